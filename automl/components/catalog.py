@@ -1,0 +1,4 @@
+"""Importing this module registers every built-in component. Modules whose optional
+dependencies are missing still register; their ``available()`` says what to install."""
+from automl.components.features import tabular  # noqa: F401
+from automl.components.learners import classical  # noqa: F401

@@ -1,0 +1,184 @@
+"""Classical learners on a feature matrix: the fallback that often wins on small data."""
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import ExtraTreesClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, register
+from automl.data.profile import DataProfile
+from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
+
+
+# -- dummy: the floor every real model must beat ---------------------------------------------
+register(ComponentInfo(
+    name="dummy",
+    kind="learner",
+    summary="predicts the class prior (the baseline to beat)",
+    modalities=ALL_MODALITIES,
+    space=lambda p: {},
+    build=lambda params, ctx: DummyClassifier(strategy="prior"),
+    defaults=lambda p: {},
+    cost=0,
+))
+
+
+# -- regularised logistic regression -----------------------------------------------------------
+def _logreg_space(profile: DataProfile) -> dict:
+    return {
+        "C": FloatDomain(1e-4, 1e3, log=True),
+        "penalty": CategoricalDomain(("l2", "l1", "elasticnet")),
+        "l1_ratio": Conditional(FloatDomain(0.05, 0.95), "penalty", ("elasticnet",)),
+        "class_weight": CategoricalDomain(("none", "balanced")),
+    }
+
+
+def _build_logreg(params: dict[str, Any], ctx: BuildContext) -> LogisticRegression:
+    penalty = params.get("penalty", "l2")
+    # l1_ratio expresses the penalty in current scikit-learn (0 = l2, 1 = l1); saga handles all.
+    ratio = {"l2": 0.0, "l1": 1.0}.get(penalty, params.get("l1_ratio", 0.5))
+    return LogisticRegression(
+        C=params.get("C", 1.0),
+        l1_ratio=ratio,
+        solver="lbfgs" if ratio == 0.0 else "saga",
+        class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
+        max_iter=2000 if ratio == 0.0 else 5000,
+        random_state=ctx.seed,
+    )
+
+
+register(ComponentInfo(
+    name="logreg",
+    kind="learner",
+    summary="regularised logistic regression (l2 / l1 / elastic net)",
+    modalities=ALL_MODALITIES,
+    space=_logreg_space,
+    build=_build_logreg,
+    defaults=lambda p: {"C": 1.0, "penalty": "l2", "l1_ratio": 0.5,
+                        "class_weight": "balanced" if p.imbalance > 3 else "none"},
+    cost=0,
+))
+
+
+# -- extra trees: robust, nearly tuning-free on small tables ----------------------------------
+register(ComponentInfo(
+    name="extra_trees",
+    kind="learner",
+    summary="extremely randomised trees",
+    modalities=ALL_MODALITIES,
+    space=lambda p: {
+        "n_estimators": IntDomain(50, 500, log=True),
+        "max_features": CategoricalDomain(("sqrt", "log2", "all")),
+        "min_samples_leaf": IntDomain(1, 10),
+        "class_weight": CategoricalDomain(("none", "balanced")),
+    },
+    build=lambda params, ctx: ExtraTreesClassifier(
+        n_estimators=params.get("n_estimators", 200),
+        max_features=None if params.get("max_features") == "all" else params.get("max_features", "sqrt"),
+        min_samples_leaf=params.get("min_samples_leaf", 1),
+        class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
+        n_jobs=ctx.n_jobs, random_state=ctx.seed),
+    defaults=lambda p: {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1,
+                        "class_weight": "none"},
+    cost=1,
+))
+
+
+# -- XGBoost with early stopping on an inner split ---------------------------------------------
+class XGBoostClassifier(ClassifierMixin, BaseEstimator):
+    """XGBoost with the number of trees chosen by early stopping on an inner validation split.
+
+    The inner split comes from the training fold only, so the outer CV score stays honest.
+    """
+
+    def __init__(self, n_estimators: int = 500, learning_rate: float = 0.1, max_depth: int = 4,
+                 subsample: float = 1.0, colsample_bytree: float = 1.0,
+                 min_child_weight: float = 1.0, reg_alpha: float = 0.0, reg_lambda: float = 1.0,
+                 early_stopping_rounds: int = 30, n_jobs: int = 1, random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_alpha = reg_alpha
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _model(self, n_estimators: int, early_stopping: int | None):
+        import xgboost as xgb
+
+        return xgb.XGBClassifier(
+            n_estimators=n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
+            subsample=self.subsample, colsample_bytree=self.colsample_bytree,
+            min_child_weight=self.min_child_weight, reg_alpha=self.reg_alpha,
+            reg_lambda=self.reg_lambda, n_jobs=self.n_jobs, random_state=self.random_state,
+            tree_method="hist", early_stopping_rounds=early_stopping, verbosity=0)
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        counts = np.bincount(y_enc)
+        # Early stopping needs a stratified inner split with every class on both sides.
+        if self.early_stopping_rounds and len(y) >= 40 and counts.min() >= 2:
+            X_tr, X_va, y_tr, y_va = train_test_split(
+                X, y_enc, test_size=0.2, stratify=y_enc, random_state=self.random_state)
+            probe = self._model(self.n_estimators, self.early_stopping_rounds)
+            probe.fit(X_tr, y_tr, eval_set=[(X_va, y_va)], verbose=False)
+            self.best_n_estimators_ = int(probe.best_iteration) + 1
+        else:
+            self.best_n_estimators_ = min(self.n_estimators, 100)
+        self.model_ = self._model(self.best_n_estimators_, None)
+        self.model_.fit(X, y_enc)
+        return self
+
+    def predict_proba(self, X):
+        proba = self.model_.predict_proba(np.asarray(X, dtype=np.float32))
+        return proba if proba.ndim == 2 else np.column_stack([1 - proba, proba])
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _xgb_available() -> str | None:
+    if importlib.util.find_spec("xgboost") is None:
+        return "xgboost is not installed: pip install xgboost-cpu"
+    return None
+
+
+def _xgb_space(profile: DataProfile) -> dict:
+    return {
+        "n_estimators": IntDomain(50, 2000, log=True),
+        "learning_rate": FloatDomain(0.005, 0.3, log=True),
+        "max_depth": IntDomain(1, 10),
+        "subsample": FloatDomain(0.5, 1.0),
+        "colsample_bytree": FloatDomain(0.3, 1.0),
+        "min_child_weight": FloatDomain(0.1, 20.0, log=True),
+        "reg_alpha": FloatDomain(1e-4, 10.0, log=True),
+        "reg_lambda": FloatDomain(1e-3, 100.0, log=True),
+    }
+
+
+register(ComponentInfo(
+    name="xgboost",
+    kind="learner",
+    summary="gradient-boosted trees, trees chosen by early stopping",
+    modalities=ALL_MODALITIES,
+    space=_xgb_space,
+    build=lambda params, ctx: XGBoostClassifier(
+        n_jobs=ctx.n_jobs, random_state=ctx.seed, **params),
+    defaults=lambda p: {"n_estimators": 500, "learning_rate": 0.05, "max_depth": 3,
+                        "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 1.0,
+                        "reg_alpha": 1e-3, "reg_lambda": 1.0},
+    cost=1,
+    available=_xgb_available,
+))

@@ -1,0 +1,138 @@
+"""Search-space presets: YAML that selects components and narrows their declared domains.
+
+```yaml
+# purpose: ...   cost: ...
+learners:                 # learner name -> overrides of its declared domains
+  logreg: {C: {low: 0.001, high: 100}, penalty: [l2]}
+  xgboost: {}
+features:                 # featuriser name -> overrides
+  tabular: {}
+start:                    # evaluated first, in order, at each component's defaults
+  - {learner: logreg, features: tabular}
+```
+An override is ``{low, high[, log]}`` for numbers, a list for choices, or a value to fix.
+Everything is checked on load against the registries; unknown names get a did-you-mean.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.components.base import FEATURES, LEARNERS, ComponentInfo, load_components
+from automl.data.profile import DataProfile
+from automl.exceptions import SearchSpaceError
+from automl.logger import log
+from automl.space.domains import Domain
+
+PRESET_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    learners: dict[str, dict[str, Domain]]
+    features: dict[str, dict[str, Domain]]
+    start: tuple[dict[str, str], ...]
+    source: str
+    notes: tuple[str, ...] = ()
+
+    def strategies(self) -> list[str]:
+        names = [f"{LEARNERS.get(n).name} ({LEARNERS.get(n).strategy})" for n in self.learners]
+        if self.features:
+            names.append("features: " + ", ".join(self.features))
+        return names
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "learners": {k: _domains_repr(v) for k, v in self.learners.items()},
+                "features": {k: _domains_repr(v) for k, v in self.features.items()},
+                "start": list(self.start), "notes": list(self.notes)}
+
+
+def _domains_repr(domains: dict[str, Domain]) -> dict[str, str]:
+    return {k: repr(v) for k, v in domains.items()}
+
+
+def preset_path(modality: str) -> Path:
+    return PRESET_DIR / f"{modality}.yaml"
+
+
+def load_space(path: str | Path | None, profile: DataProfile) -> SearchSpace:
+    """Read a preset (the modality's own when ``path`` is None) and check it fully."""
+    load_components()
+    path = Path(path) if path else preset_path(profile.modality)
+    if not path.is_file():
+        raise SearchSpaceError(f"Search-space file {path} does not exist. Pass --space with a YAML "
+                               f"file, or omit it to use the preset for {profile.modality} data.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SearchSpaceError(f"{path} is not valid YAML: {e}") from None
+    return build_space(raw, profile, source=str(path))
+
+
+def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>") -> SearchSpace:
+    if not isinstance(raw, dict):
+        raise SearchSpaceError(f"{source}: expected a mapping with 'learners', 'features', 'start'.")
+    unknown = set(raw) - {"learners", "features", "start"}
+    if unknown:
+        raise SearchSpaceError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
+                               "allowed: learners, features, start.")
+    notes: list[str] = []
+    learners = _select(raw.get("learners") or {}, LEARNERS, "learners", profile, source, notes)
+    features = _select(raw.get("features") or {}, FEATURES, "features", profile, source, notes)
+    if not learners:
+        raise SearchSpaceError(f"{source}: no usable learner for {profile.modality} data. "
+                               + " ".join(notes))
+    needs_features = [n for n in learners if LEARNERS.get(n).consumes == "features"]
+    if needs_features and not features:
+        raise SearchSpaceError(f"{source}: learners {needs_features} need a featuriser, but none "
+                               f"usable is listed under 'features'. " + " ".join(notes))
+    start = []
+    for i, point in enumerate(raw.get("start") or []):
+        where = f"{source}: start[{i}]"
+        if not isinstance(point, dict) or "learner" not in point:
+            raise SearchSpaceError(f"{where}: expected {{learner: NAME, features: NAME}}, got {point!r}.")
+        if point["learner"] not in learners or (point.get("features") and point["features"] not in features):
+            continue  # refers to a component left out (unavailable here): skip quietly, noted above
+        start.append({k: str(v) for k, v in point.items()})
+    return SearchSpace(learners, features, tuple(start), source, tuple(notes))
+
+
+def _select(section: dict, registry, key: str, profile: DataProfile, source: str,
+            notes: list[str]) -> dict[str, dict[str, Domain]]:
+    if not isinstance(section, dict):
+        raise SearchSpaceError(f"{source}: '{key}' must map component names to overrides.")
+    out: dict[str, dict[str, Domain]] = {}
+    for name, overrides in section.items():
+        if name not in registry:
+            raise SearchSpaceError(f"{source}: {registry.unknown_message(name)}")
+        info: ComponentInfo = registry.get(name)
+        if profile.modality not in {m.value for m in info.modalities}:
+            raise SearchSpaceError(f"{source}: {registry.kind} {name!r} does not work on "
+                                   f"{profile.modality} data; remove it from '{key}'.")
+        why = info.available()
+        if why:
+            notes.append(f"{registry.kind} {name!r} left out: {why}.")
+            log.warning("%s %r left out of the search space: %s", registry.kind, name, why)
+            continue
+        out[name] = narrow_domains(info, overrides or {}, profile, f"{source}: {key}.{name}")
+    return out
+
+
+def narrow_domains(info: ComponentInfo, overrides: dict, profile: DataProfile,
+                   where: str) -> dict[str, Domain]:
+    if not isinstance(overrides, dict):
+        raise SearchSpaceError(f"{where}: overrides must be a mapping of parameter -> range, "
+                               f"got {overrides!r}.")
+    domains = dict(info.space(profile))
+    for param, override in overrides.items():
+        if param not in domains:
+            close = difflib.get_close_matches(param, list(domains), n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise SearchSpaceError(f"{where}: unknown parameter {param!r}.{hint} "
+                                   f"Known: {', '.join(domains) or 'none'}.")
+        domains[param] = domains[param].narrow(f"{where}.{param}", override)
+    return domains
