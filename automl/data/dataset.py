@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -33,6 +33,9 @@ class Dataset:
     source: str
     unlabelled: Any | None = None
     notes: tuple[str, ...] = ()  # warnings worth showing in the profile (skipped files, ...)
+    # What predict-time input must look like, saved in the model bundle and handed back to
+    # ``automl.data.load.load_inputs``: tabular {"columns": [...]}, text {"text_columns": [...]}.
+    schema: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.X) != len(self.y):

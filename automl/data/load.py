@@ -68,7 +68,30 @@ def _load_table(path: Path, label: str | None, unlabelled: str | Path | None,
     pool_X = pool[X.columns] if len(pool) and set(X.columns) <= set(pool.columns) else None
     if len(pool) and pool_X is None:
         log.warning("Unlabelled rows lack some feature columns; they are ignored.")
-    return Dataset(Modality.TABULAR, X.reset_index(drop=True), y, str(path), unlabelled=pool_X)
+    return Dataset(Modality.TABULAR, X.reset_index(drop=True), y, str(path), unlabelled=pool_X,
+                   schema={"columns": list(X.columns)})
+
+
+def load_inputs(data: str | Path, modality: str, schema: dict):
+    """Predict-time X in exactly the form the model saw in training (``Dataset.X``)."""
+    path = Path(data)
+    if not path.exists():
+        raise DataError(f"{path} does not exist. Pass the file or folder to predict on to --data.")
+    if modality == Modality.IMAGE.value:
+        from automl.data.images import load_image_inputs
+        return load_image_inputs(path)
+    if modality == Modality.AUDIO.value:
+        from automl.data.audio import load_audio_inputs
+        return load_audio_inputs(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, but this model was trained on a {modality} table. "
+                        "Pass a CSV/Parquet file.")
+    df = read_table(path)
+    if modality == Modality.TEXT.value:
+        from automl.data.text import load_text_inputs
+        return load_text_inputs(df, schema, str(path))
+    from automl.data.table import check_columns
+    return check_columns(schema["columns"], df, str(path))
 
 
 def check_labels(ds: Dataset) -> None:

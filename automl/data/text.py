@@ -54,4 +54,14 @@ def make_text_dataset(X: pd.DataFrame, y: np.ndarray, cols: list[str], source: s
         unl = join_text(pool, cols)
         unl = unl[[bool(t.strip()) for t in unl]]
     return Dataset(Modality.TEXT, texts, y, source, unlabelled=unl,
-                   notes=(f"Text from column(s) {cols}.",))
+                   notes=(f"Text from column(s) {cols}.",), schema={"text_columns": list(cols)})
+
+
+def load_text_inputs(df: pd.DataFrame, schema: dict, source: str) -> np.ndarray:
+    """Predict-time texts from a table with the training text columns."""
+    cols = schema["text_columns"]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"{source} lacks text column(s) {missing} that the model was trained on. "
+                        f"This file has: {list(df.columns)}.")
+    return join_text(df, cols)
