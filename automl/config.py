@@ -98,3 +98,11 @@ def default_study_name(data: Path) -> str:
     if stem.lower() in _GENERIC_STEMS and path.parent.name:
         stem = f"{path.parent.name}-{stem}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "search"
+
+
+def redact_url(url: str | None) -> str | None:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``: URLs are
+    logged and stored in MLflow, credentials never are."""
+    if not url:
+        return url
+    return re.sub(r"(?<=://)([^:/@]+):([^@]+)@", r"\1:***@", url)

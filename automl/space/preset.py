@@ -28,7 +28,8 @@ from automl.exceptions import SearchSpaceError
 from automl.logger import log
 from automl.space.domains import Domain
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+# automl/presets links to the top-level search_spaces/, so presets ship inside the package.
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ def _build(params: dict[str, Any], ctx: BuildContext) -> ColumnTransformer:
     categorical = list(ctx.profile.categorical_columns)
     scaler = {
         "standard": StandardScaler(),
-        # Quantile scaling tames heavy tails; capped at the row count so tiny tables work.
-        "quantile": QuantileTransformer(n_quantiles=min(1000, max(10, ctx.profile.n_rows)),
+        # Quantile scaling tames heavy tails. Its quantile count must not exceed the rows a
+        # fold trains on, which is at least half the table with 2+ folds.
+        "quantile": QuantileTransformer(n_quantiles=min(1000, max(10, ctx.profile.n_rows // 2)),
                                         output_distribution="normal", random_state=ctx.seed),
         "none": "passthrough",
     }[params.get("scaler", "standard")]

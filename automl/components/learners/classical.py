@@ -22,6 +22,7 @@ register(ComponentInfo(
     kind="learner",
     summary="predicts the class prior (the baseline to beat)",
     modalities=ALL_MODALITIES,
+    consumes="raw",  # ignores X, so it needs no (possibly expensive) featuriser
     space=lambda p: {},
     build=lambda params, ctx: DummyClassifier(strategy="prior"),
     defaults=lambda p: {},

@@ -1,0 +1,167 @@
+"""The command line: a thin layer that builds configs and calls the API. Parses nothing twice."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from automl.config import Budget, SearchConfig, DURATION_FORMS
+from automl.exceptions import AutoMLError
+from automl.logger import log
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, markup=False, rich_tracebacks=verbose)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    # Optuna's own per-trial lines duplicate ours.
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _budget(text: str) -> Budget:
+    try:
+        return Budget.parse(text)
+    except AutoMLError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description="AutoML search for small labelled data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("search", help="search for the best pipeline and export it")
+    s.add_argument("--data", required=True, type=Path, help="CSV/Parquet/JSONL table, or a folder with one sub-folder per class")
+    s.add_argument("--budget", required=True, type=_budget, help=f"wall-clock budget: {DURATION_FORMS}")
+    s.add_argument("--label", help="label column of a table (default: label/target/class)")
+    s.add_argument("--text", dest="text_column", help="text column(s) of a table, comma-separated (default: detected)")
+    s.add_argument("--unlabelled", type=Path, help="unlabelled data of the same kind (file or folder)")
+    s.add_argument("--trials", type=int, help="stop after this many finished trials in the study")
+    s.add_argument("--output", type=Path, default=Path("automl-runs"), help="output folder (default: automl-runs)")
+    s.add_argument("--metric", help="accuracy, balanced_accuracy, f1_macro, log_loss, roc_auc (default: from the data)")
+    s.add_argument("--cv", type=int, default=5, help="number of CV folds (default 5)")
+    s.add_argument("--space", type=Path, help="search-space YAML (default: the preset for the data's modality)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--storage", help="Optuna storage URL (default: sqlite in the output folder)")
+    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the output folder)")
+    s.add_argument("--study", help="study name (default: from the data path); re-use it to resume")
+    s.add_argument("--jobs", type=int, dest="n_jobs", help="threads per trial (default: all cores)")
+    _add_common(s)
+
+    p = sub.add_parser("predict", help="predict with a saved model")
+    p.add_argument("--model", required=True, type=Path, help="the model folder of a search (automl-runs/<name>/model)")
+    p.add_argument("--data", required=True, type=Path, help="table, folder or file to predict on")
+    p.add_argument("--out", required=True, type=Path, help="CSV to write: prediction + proba_<class> columns")
+    _add_common(p)
+
+    u = sub.add_parser("ui", help="open the MLflow UI on the searches' runs")
+    u.add_argument("--output", type=Path, default=Path("automl-runs"), help="output folder of the searches")
+    u.add_argument("--tracking-uri", help="tracking store to serve instead of the output folder's")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
+    _add_common(u)
+
+    r = sub.add_parser("runs", help="list past searches in an output folder")
+    r.add_argument("--output", type=Path, default=Path("automl-runs"))
+    _add_common(r)
+    return parser
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from automl.search.orchestrator import search
+
+    fields = SearchConfig.__dataclass_fields__
+    config = SearchConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
+    result = search(config)
+    print(f"best {result.metric} {result.best_value:.4f} (trial {result.best_trial}): "
+          f"{result.best_spec.describe()}")
+    print(f"model: {result.model_dir}")
+    print(f"predict: automl predict --model {result.model_dir} --data NEW_DATA --out predictions.csv")
+    print(f"runs: automl ui --output {config.output}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from automl.predict import Predictor
+
+    frame = Predictor.load(args.model).predict_file(args.data, args.out)
+    print(f"wrote {len(frame)} predictions to {args.out}")
+    return 0
+
+
+def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
+            "--host", host, "--port", str(port), "--workers", "1"]
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    uri = args.tracking_uri
+    if uri is None:
+        db = args.output / "mlflow.db"
+        if not db.is_file():
+            raise AutoMLError(f"No MLflow store at {db}. Run a search first, or pass --output "
+                              "(the folder given to `automl search --output`) or --tracking-uri.")
+        uri = f"sqlite:///{db.resolve()}"
+    # One worker and no job runner: the defaults start ~8 processes and 2.4 GB.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    try:
+        return subprocess.call(ui_command(uri, args.host, args.port), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    summaries = sorted(args.output.glob("*/summary.json"))
+    if not summaries:
+        print(f"No finished searches in {args.output}.")
+        return 0
+    print(f"{'study':32} {'metric':18} {'best':>8} {'trials':>7} {'budget':>8}  finished")
+    for path in summaries:
+        s = json.loads(path.read_text())
+        n = sum(s["trials"].values())
+        print(f"{s['study'][:32]:32} {s['metric']:18} {s['best_value']:8.4f} {n:7d} "
+              f"{s['budget']:>8}  {s['finished_at']}")
+    return 0
+
+
+COMMANDS = {"search": cmd_search, "predict": cmd_predict, "ui": cmd_ui, "runs": cmd_runs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return COMMANDS[args.command](args)
+    except AutoMLError as e:
+        log.error("%s", e)
+        return 2
+    except KeyboardInterrupt:
+        log.error("Aborted.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

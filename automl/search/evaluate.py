@@ -1,0 +1,82 @@
+"""Cross-validation of one spec on the study's fixed folds, reporting after every fold."""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from automl.components.base import BuildContext
+from automl.data.dataset import take
+from automl.data.splits import FoldPlan
+from automl.search.build import build_pipeline
+from automl.search.metrics import MetricInfo
+from automl.space.spec import PipelineSpec
+
+
+class BudgetExhausted(Exception):
+    """The search deadline passed before the trial finished its folds."""
+
+
+@dataclass(frozen=True)
+class CVResult:
+    scores: tuple[float, ...]
+    fit_seconds: float  # mean seconds to fit one fold
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores))
+
+
+def aligned_proba(model, X, n_classes: int) -> np.ndarray:
+    """predict_proba with one column per class 0..K-1, whatever classes the model saw."""
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    classes = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])), dtype=int)
+    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
+        return proba
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, classes] = proba
+    return out
+
+
+def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric: MetricInfo,
+                   ctx: BuildContext, time_left: Callable[[], float] = lambda: float("inf"),
+                   on_fold: Callable[[int, float, float], None] | None = None) -> CVResult:
+    """Score ``spec`` on each fold. ``on_fold(i, score, running_mean)`` may raise to prune.
+
+    A fold that raises fails the trial with a summary; the caller records it as failed.
+    """
+    n_classes = int(y.max()) + 1
+    scores: list[float] = []
+    fit_times: list[float] = []
+    for i in range(len(plan)):
+        left = time_left()
+        if left <= 0:
+            raise BudgetExhausted(f"budget spent after {i} of {len(plan)} folds")
+        train, test = plan.split(i)
+        # Spread what is left over the remaining folds, so one slow fit cannot eat the budget.
+        fold_ctx = replace(ctx, time_limit=left / (len(plan) - i))
+        t0 = time.perf_counter()
+        try:
+            model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
+            fit_times.append(time.perf_counter() - t0)
+            score = metric.score(y[test], aligned_proba(model, take(X, test), n_classes))
+        except Exception as e:
+            raise FoldError(i, len(plan), e) from e
+        scores.append(float(score))
+        if on_fold is not None:
+            on_fold(i, float(score), float(np.mean(scores)))
+    return CVResult(tuple(scores), float(np.mean(fit_times)))
+
+
+class FoldError(Exception):
+    def __init__(self, fold: int, n_folds: int, error: Exception) -> None:
+        self.fold, self.error = fold, error
+        self.trace = "".join(traceback.format_exception(error))[-4000:]
+        super().__init__(f"fold {fold + 1}/{n_folds} failed: {type(error).__name__}: {error}")

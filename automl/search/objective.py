@@ -1,0 +1,85 @@
+"""The Optuna objective: sample a spec, cross-validate it, report each fold, record failures."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl.components.base import BuildContext
+from automl.data.splits import FoldPlan
+from automl.logger import log
+from automl.search.budget import Deadline
+from automl.search.evaluate import BudgetExhausted, FoldError, cross_validate
+from automl.search.metrics import MetricInfo
+from automl.space.preset import SearchSpace
+from automl.space.sample import suggest_pipeline
+from automl.space.spec import PipelineSpec
+from automl.tracking.base import TrialRecord
+
+
+@dataclass
+class Objective:
+    space: SearchSpace
+    X: Any
+    y: np.ndarray
+    folds: FoldPlan
+    metric: MetricInfo
+    ctx: BuildContext
+    deadline: Deadline
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec = suggest_pipeline(trial, self.space)
+        trial.set_user_attr("spec", spec.to_dict())
+        scores: list[float] = []
+
+        def on_fold(i: int, score: float, running: float) -> None:
+            scores.append(score)
+            trial.set_user_attr("fold_scores", scores)
+            trial.report(running, i)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"running mean {running:.4f} after fold {i + 1}")
+
+        try:
+            result = cross_validate(spec, self.X, self.y, self.folds, self.metric, self.ctx,
+                                    time_left=self.deadline.search_left, on_fold=on_fold)
+        except BudgetExhausted as e:
+            trial.set_user_attr("stopped", str(e))
+            raise optuna.TrialPruned(str(e)) from None
+        except FoldError as e:
+            trial.set_user_attr("error", f"{e}\n{e.trace}")
+            raise
+        trial.set_user_attr("fit_seconds", result.fit_seconds)
+        return result.mean
+
+
+def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    spec = trial.user_attrs.get("spec")
+    params = PipelineSpec.from_dict(spec).flat_params() if spec else dict(trial.params)
+    start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    end = trial.datetime_complete.timestamp() if trial.datetime_complete else start
+    extra = {}
+    if "fit_seconds" in trial.user_attrs:
+        extra["fit_seconds"] = float(trial.user_attrs["fit_seconds"])
+    error = trial.user_attrs.get("error") or trial.user_attrs.get("stopped")
+    if error is None and trial.state == optuna.trial.TrialState.FAIL:
+        error = trial.system_attrs.get("fail_reason", "failed (see the log)")
+    return TrialRecord(number=trial.number, state=trial.state.name, params=params,
+                       fold_scores=tuple(trial.user_attrs.get("fold_scores", ())),
+                       value=trial.value, start_ms=int(start * 1000), end_ms=int(end * 1000),
+                       error=error, extra_metrics=extra)
+
+
+def describe_trial(rec: TrialRecord, metric: str) -> str:
+    spec_line = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in rec.params.items())
+    score = f"{metric}={rec.value:.4f}±{rec.cv_std:.3f}" if rec.value is not None else (
+        f"after {len(rec.fold_scores)} fold(s)" if rec.fold_scores else "")
+    took = (rec.end_ms - rec.start_ms) / 1000
+    why = f" ({rec.error.splitlines()[0]})" if rec.error and rec.state != "COMPLETE" else ""
+    return f"trial {rec.number} {rec.state.lower()} {score} in {took:.1f}s: {spec_line}{why}"
+
+
+def log_trial(rec: TrialRecord, metric: str) -> None:
+    (log.warning if rec.state == "FAIL" else log.info)(describe_trial(rec, metric))

@@ -1,0 +1,310 @@
+"""A search, end to end: data -> profile -> space -> study -> trials -> refit -> export."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl.components.base import BuildContext
+from automl.config import SearchConfig, redact_url
+from automl.data.dataset import Dataset
+from automl.data.load import load_dataset
+from automl.data.profile import DataProfile, profile_dataset
+from automl.data.splits import make_fold_plan
+from automl.exceptions import AutoMLError
+from automl.export.refit import refit_and_save
+from automl.logger import log
+from automl.search.budget import Deadline
+from automl.search.evaluate import cross_validate
+from automl.search.metrics import METRICS, MetricInfo, default_metric
+from automl.search.objective import Objective, log_trial, trial_record
+from automl.search.study import (PROBLEM_KEY, Problem, check_same_problem, make_storage,
+                                 open_study, stored_problem)
+from automl.space.preset import SearchSpace, load_space
+from automl.space.sample import start_points
+from automl.space.spec import ComponentSpec, PipelineSpec
+from automl.tracking.base import NullTracker, Tracker
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study_name: str
+    run_dir: Path
+    model_dir: Path
+    metric: str
+    best_value: float
+    best_trial: int
+    best_spec: PipelineSpec
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    seconds: float
+    stopped_by: str  # budget | trials | interrupted
+    profile: DataProfile
+    tracking_uri: str | None = None
+    parent_run_id: str | None = None
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, y as ints 0..K-1). Labels of mixed types are compared as strings."""
+    try:
+        classes, enc = np.unique(y, return_inverse=True)
+    except TypeError:
+        classes, enc = np.unique(np.asarray(y).astype(str), return_inverse=True)
+    return classes, enc.astype(int)
+
+
+def pick_device() -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult:
+    deadline = Deadline(config.budget.seconds)
+    ds = load_dataset(config.data, label=config.label, unlabelled=config.unlabelled,
+                      text_column=config.text_column)
+    profile = profile_dataset(ds)
+    metric = METRICS.get(config.metric or default_metric(profile))
+    space = load_space(config.space, profile)
+    classes, y = encode_labels(ds.y)
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    storage = make_storage(config.storage_url)
+    study, created = open_study(storage, config.study_name, metric.direction, config.seed)
+    problem = _problem(study, ds, profile, metric, y, classes, config, space)
+    if created:
+        for params in start_points(space, profile):
+            study.enqueue_trial(params, skip_if_exists=True)
+    n_jobs = config.n_jobs or os.cpu_count() or 1
+    ctx = BuildContext(profile=profile, seed=config.seed, n_jobs=n_jobs,
+                       cache_dir=str(config.output / "cache"), device=pick_device(),
+                       unlabelled=ds.unlabelled)
+    baseline = _baseline(study, ds.X, y, problem, metric, ctx)
+    _log_regime(profile, space, problem, metric)
+    (run_dir / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2, default=str))
+
+    tracker = tracker if tracker is not None else _default_tracker(config)
+    parent = tracker.start_search(
+        config.study_name, _search_params(config, problem, profile, space),
+        description=profile.statement(space.strategies()),
+        resume_id=study.user_attrs.get("automl.mlflow_parent_run_id"))
+    if parent:
+        study.set_user_attr("automl.mlflow_parent_run_id", parent)
+    tracker.log_artifacts({"": run_dir / "profile.json", "space": Path(space.source)})
+    stopped_by = _optimize(study, Objective(space, ds.X, y, problem.folds, metric, ctx, deadline),
+                           config, deadline, tracker, metric)
+
+    best = _best_trial(study)
+    spec = PipelineSpec.from_dict(best.user_attrs["spec"])
+    log.info("Best: trial %d, %s=%.4f: %s", best.number, metric.name, best.value, spec.describe())
+    meta = {"modality": profile.modality, "classes": classes.tolist(), "schema": ds.schema,
+            "metric": metric.name, "cv_score": best.value, "cv_folds": len(problem.folds),
+            "fold_scores": best.user_attrs.get("fold_scores"), "best_trial": best.number,
+            "study": config.study_name, "data": str(config.data), "profile": profile.to_dict()}
+    refit_ctx = replace(ctx, time_limit=max(deadline.total_left(), 1.0))
+    model_dir, refit_s = refit_and_save(spec, ds.X, y, refit_ctx, run_dir / "model", meta)
+
+    counts = {s: sum(t.state == s for t in study.trials) for s in FINISHED}
+    result = SearchResult(
+        study_name=config.study_name, run_dir=run_dir, model_dir=model_dir, metric=metric.name,
+        best_value=float(best.value), best_trial=best.number, best_spec=spec,
+        n_complete=counts[FINISHED[0]], n_pruned=counts[FINISHED[1]], n_failed=counts[FINISHED[2]],
+        seconds=deadline.elapsed(), stopped_by=stopped_by, profile=profile,
+        tracking_uri=redact_url(config.tracking), parent_run_id=parent)
+    _write_summary(result, study, metric, config, refit_s, baseline)
+    _export_to_tracker(tracker, model_dir, run_dir)
+    tracker.finish_search(
+        {f"best_{metric.name}": result.best_value, "trials_complete": result.n_complete,
+         "trials_pruned": result.n_pruned, "trials_failed": result.n_failed,
+         "search_seconds": result.seconds, "refit_seconds": refit_s,
+         f"baseline_{metric.name}": baseline,
+         "best_pipeline": spec.describe(), "stopped_by": stopped_by},
+        best_trial=best.number, status="KILLED" if stopped_by == "interrupted" else "FINISHED")
+    log.info("Done in %.0fs: %d complete, %d pruned, %d failed trials. Model: %s",
+             result.seconds, result.n_complete, result.n_pruned, result.n_failed, model_dir)
+    return result
+
+
+def _problem(study: optuna.Study, ds: Dataset, profile: DataProfile, metric: MetricInfo,
+             y: np.ndarray, classes: np.ndarray, config: SearchConfig,
+             space: SearchSpace) -> Problem:
+    fingerprint = ds.fingerprint()
+    stored = stored_problem(study)
+    if stored is not None:
+        check_same_problem(stored, fingerprint, metric.name, config.study_name)
+        done = sum(t.state in FINISHED for t in study.trials)
+        log.info("Resuming study %r: %d finished trial(s) kept, same folds.", config.study_name, done)
+        return stored
+    if study.trials:
+        raise AutoMLError(f"Study {config.study_name!r} exists but was not created by automl. "
+                          "Pick another --study name.")
+    problem = Problem(fingerprint, str(Path(config.data).resolve()), profile.modality, metric.name,
+                      metric.direction, profile, make_fold_plan(y, config.cv, config.seed, profile),
+                      space.source, classes.tolist())
+    study.set_user_attr(PROBLEM_KEY, problem.to_dict())
+    return problem
+
+
+def _baseline(study: optuna.Study, X: Any, y: np.ndarray, problem: Problem, metric: MetricInfo,
+              ctx: BuildContext) -> float:
+    """The class-prior score on the study's folds: the floor every trial must clear."""
+    if "automl.baseline" not in study.user_attrs:
+        spec = PipelineSpec(ComponentSpec("dummy"))
+        score = cross_validate(spec, X, y, problem.folds, metric, ctx).mean
+        study.set_user_attr("automl.baseline", score)
+    score = float(study.user_attrs["automl.baseline"])
+    log.info("Baseline (predict the class prior): %s=%.4f", metric.name, score)
+    return score
+
+
+def _log_regime(profile: DataProfile, space: SearchSpace, problem: Problem, metric: MetricInfo) -> None:
+    log.info("Regime: %s", profile.statement(space.strategies()))
+    folds = problem.folds
+    log.info("CV plan: %d-fold stratified%s, metric %s (%s).", folds.n_splits,
+             f" x {folds.n_repeats} repeats" if folds.n_repeats > 1 else "", metric.name,
+             metric.direction)
+    for note in space.notes:
+        log.info("Note: %s", note)
+
+
+def _search_params(config: SearchConfig, problem: Problem, profile: DataProfile,
+                   space: SearchSpace) -> dict[str, Any]:
+    return {"data": problem.data, "modality": profile.modality, "metric": problem.metric,
+            "budget": str(config.budget), "trials": config.trials, "cv_folds": problem.folds.n_splits,
+            "cv_repeats": problem.folds.n_repeats, "seed": config.seed,
+            "space": space.source, "storage": redact_url(config.storage_url),
+            "n_rows": profile.n_rows, "n_classes": profile.n_classes,
+            "n_unlabelled": profile.n_unlabelled, "regime": profile.regime,
+            "imbalance": round(profile.imbalance, 3), "fingerprint": problem.fingerprint}
+
+
+def _default_tracker(config: SearchConfig) -> Tracker:
+    from automl.tracking.mlflow_tracker import MlflowTracker
+
+    return MlflowTracker(config.tracking, experiment=f"automl/{config.study_name}",
+                         artifact_root=config.output / "mlartifacts")
+
+
+def _optimize(study: optuna.Study, objective: Objective, config: SearchConfig,
+              deadline: Deadline, tracker: Tracker, metric: MetricInfo) -> str:
+    stop = {"why": "budget"}
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        rec = trial_record(trial)
+        log_trial(rec, metric.name)
+        try:
+            tracker.log_trial(rec, metric.name)
+        except Exception as e:  # noqa: BLE001 - tracking must never stop a search
+            log.warning("Could not log trial %d to the tracker: %s", trial.number, e)
+        if trial.state == optuna.trial.TrialState.COMPLETE and _is_best(study, trial):
+            deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
+        if config.trials is not None and _n_finished(study) >= config.trials:
+            stop["why"] = "trials"
+            study.stop()
+        elif deadline.search_left() <= 0:
+            study.stop()
+
+    remaining = None
+    if config.trials is not None:
+        remaining = config.trials - _n_finished(study)
+        if remaining <= 0:
+            log.info("Study already has %d finished trials (--trials %d): refitting the best.",
+                     _n_finished(study), config.trials)
+            return "trials"
+    if deadline.search_left() <= 0:
+        return "budget"
+    log.info("Searching for up to %s%s.", _fmt_seconds(deadline.search_left()),
+             f" or {remaining} more trial(s)" if remaining else "")
+    try:
+        study.optimize(objective, n_trials=remaining, timeout=deadline.search_left(),
+                       catch=(Exception,), callbacks=[after_trial])
+    except KeyboardInterrupt:
+        log.warning("Interrupted: every finished trial is kept in the study; refitting the best "
+                    "so far (press Ctrl-C again to abort). Re-run the same command to resume.")
+        return "interrupted"
+    return stop["why"]
+
+
+def _n_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _is_best(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    try:
+        return study.best_trial.number == trial.number
+    except ValueError:
+        return False
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    try:
+        return study.best_trial
+    except ValueError:
+        failures = [t.user_attrs.get("error", "") for t in study.trials
+                    if t.state == optuna.trial.TrialState.FAIL]
+        first = failures[0].splitlines()[0] if failures else "no trial finished in time"
+        raise AutoMLError(f"No trial completed, so there is no model to export ({first}). Give the "
+                          "search a larger --budget, or check the failures in the log/MLflow.") from None
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f}s"
+
+
+def leaderboard(study: optuna.Study, metric: MetricInfo, top: int = 10) -> list[dict[str, Any]]:
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    done.sort(key=lambda t: t.value, reverse=metric.direction == "maximize")
+    rows = []
+    for t in done[:top]:
+        rec = trial_record(t)
+        rows.append({"trial": t.number, "value": t.value, "cv_std": rec.cv_std,
+                     "pipeline": PipelineSpec.from_dict(t.user_attrs["spec"]).describe()})
+    return rows
+
+
+def _write_summary(result: SearchResult, study: optuna.Study, metric: MetricInfo,
+                   config: SearchConfig, refit_s: float, baseline: float) -> dict[str, Any]:
+    summary = {
+        "study": result.study_name, "data": str(config.data), "metric": result.metric,
+        "best_value": result.best_value, "best_trial": result.best_trial,
+        "best_pipeline": result.best_spec.to_dict(), "baseline_value": baseline,
+        "budget": str(config.budget),
+        "seconds": round(result.seconds, 1), "refit_seconds": round(refit_s, 2),
+        "trials": {"complete": result.n_complete, "pruned": result.n_pruned,
+                   "failed": result.n_failed},
+        "stopped_by": result.stopped_by, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "model": str(result.model_dir), "tracking_uri": result.tracking_uri,
+        "mlflow_parent_run_id": result.parent_run_id,
+        "leaderboard": leaderboard(study, metric),
+    }
+    (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _export_to_tracker(tracker: Tracker, model_dir: Path, run_dir: Path) -> None:
+    if isinstance(tracker, NullTracker):
+        return
+    try:
+        from automl.export.mlflow_model import save_mlflow_model
+
+        mlflow_dir = save_mlflow_model(model_dir, run_dir)
+        tracker.log_artifacts({"model": mlflow_dir, "": run_dir / "summary.json"})
+        shutil.rmtree(mlflow_dir.parent, ignore_errors=True)
+    except Exception as e:  # noqa: BLE001 - the bundle on disk is the product; MLflow is a copy
+        log.warning("Could not log the model to MLflow (%s); it is saved at %s", e, model_dir)

@@ -1,0 +1,86 @@
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from automl.components.base import BuildContext
+from automl.components.learners.classical import XGBoostClassifier
+from automl.data.dataset import Dataset, Modality
+from automl.data.profile import profile_dataset
+from automl.data.splits import make_fold_plan
+from automl.search.evaluate import FoldError, aligned_proba, cross_validate
+from automl.search.metrics import METRICS
+from automl.space.spec import ComponentSpec, PipelineSpec
+
+
+@pytest.fixture
+def problem(iris_frame):
+    X = iris_frame.drop(columns="target")
+    y = iris_frame["target"].to_numpy()
+    prof = profile_dataset(Dataset(Modality.TABULAR, X, y, "iris"))
+    return X, y, make_fold_plan(y, 3, 0, prof), BuildContext(profile=prof)
+
+
+def spec(learner="logreg", **params):
+    return PipelineSpec(ComponentSpec(learner, params), ComponentSpec("tabular", {}))
+
+
+def test_cv_scores_every_fold_and_reports(problem):
+    X, y, plan, ctx = problem
+    seen = []
+    res = cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx,
+                         on_fold=lambda i, s, m: seen.append((i, s, m)))
+    assert len(res.scores) == len(plan) == len(seen)
+    assert 0.85 < res.mean <= 1.0
+    assert seen[-1][2] == pytest.approx(res.mean)
+
+
+def test_prune_signal_stops_after_first_fold(problem):
+    X, y, plan, ctx = problem
+
+    def prune(i, s, m):
+        raise optuna.TrialPruned()
+
+    with pytest.raises(optuna.TrialPruned):
+        cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx, on_fold=prune)
+
+
+def test_failing_fold_is_summarised(problem):
+    X, y, plan, ctx = problem
+    bad = X.astype(object)
+    bad.iloc[:, 0] = "not a number"
+    bad_ctx = BuildContext(profile=ctx.profile)  # profile still says the column is numeric
+    with pytest.raises(FoldError, match=r"fold 1/\d+ failed: ValueError"):
+        cross_validate(spec(), bad, y, plan, METRICS.get("accuracy"), bad_ctx)
+
+
+def test_aligned_proba_fills_missing_classes():
+    class Two:
+        classes_ = np.array([0, 2])
+
+        def predict_proba(self, X):
+            return np.array([[0.3, 0.7]])
+
+    assert aligned_proba(Two(), [[0]], 3).tolist() == [[0.3, 0.0, 0.7]]
+
+
+def test_xgboost_follows_estimator_contract(iris_frame):
+    X = iris_frame.drop(columns="target").to_numpy()
+    y = iris_frame["target"].to_numpy()
+    est = XGBoostClassifier(n_estimators=200, learning_rate=0.1, n_jobs=1)
+    model = clone(est).fit(X, y)
+    assert model.get_params()["n_estimators"] == 200
+    assert 1 <= model.best_n_estimators_ <= 200  # chosen by early stopping
+    assert model.predict_proba(X).shape == (150, 3)
+    assert (model.predict(X) == y).mean() > 0.9
+    assert not hasattr(est, "model_")  # clone did not fit the original
+
+
+@pytest.mark.parametrize("name", ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc"])
+def test_metrics_rank_perfect_above_random(name):
+    m = METRICS.get(name)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    perfect = np.eye(3)[y] * 0.9 + 0.1 / 3
+    uniform = np.full((6, 3), 1 / 3)
+    assert m.better(m.score(y, perfect), m.score(y, uniform))

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from automl.data.dataset import Dataset, Modality
+from automl.data.profile import profile_dataset
+from automl.exceptions import SearchSpaceError
+from automl.space.domains import FloatDomain, IntDomain
+from automl.space.preset import build_space, load_space, preset_path
+from automl.space.sample import start_points, suggest_pipeline
+from automl.space.spec import PipelineSpec
+
+
+@pytest.fixture
+def profile(iris_frame):
+    X = iris_frame.drop(columns="target")
+    return profile_dataset(Dataset(Modality.TABULAR, X, iris_frame["target"].to_numpy(), "iris"))
+
+
+def test_tabular_preset_loads_and_starts_cheap(profile):
+    space = load_space(None, profile)
+    assert {"logreg", "xgboost"} <= set(space.learners)
+    assert space.start[0]["learner"] == "logreg"
+
+
+def test_narrowing_outside_domain_is_an_error(profile):
+    with pytest.raises(SearchSpaceError, match=r"outside the legal domain"):
+        build_space({"learners": {"logreg": {"C": {"low": 1e-9, "high": 1}}},
+                     "features": {"tabular": {}}}, profile)
+
+
+def test_unknown_names_get_suggestions(profile):
+    with pytest.raises(SearchSpaceError, match="Did you mean 'logreg'"):
+        build_space({"learners": {"logreg2": {}}, "features": {"tabular": {}}}, profile)
+    with pytest.raises(SearchSpaceError, match="Did you mean 'penalty'"):
+        build_space({"learners": {"logreg": {"penalti": ["l2"]}}, "features": {"tabular": {}}}, profile)
+    with pytest.raises(SearchSpaceError, match="unknown top-level"):
+        build_space({"learner": {}}, profile)
+
+
+def test_learner_without_featuriser_is_an_error(profile):
+    with pytest.raises(SearchSpaceError, match="need a featuriser"):
+        build_space({"learners": {"logreg": {}}}, profile)
+
+
+def test_user_yaml_file(tmp_path: Path, profile):
+    p = tmp_path / "space.yaml"
+    p.write_text("learners:\n  logreg: {penalty: l2, C: {low: 0.1, high: 1}}\nfeatures:\n  tabular: {}\n")
+    space = load_space(p, profile)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        spec = suggest_pipeline(study.ask(), space)
+        assert spec.learner.name == "logreg" and spec.learner.params["penalty"] == "l2"
+        assert 0.1 <= spec.learner.params["C"] <= 1
+    with pytest.raises(SearchSpaceError, match="does not exist"):
+        load_space(tmp_path / "nope.yaml", profile)
+
+
+def test_conditional_param_only_when_active(profile):
+    space = load_space(None, profile)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(60):
+        spec = suggest_pipeline(study.ask(), space)
+        if spec.learner.name == "logreg":
+            seen.add(spec.learner.params["penalty"])
+            assert ("l1_ratio" in spec.learner.params) == (spec.learner.params["penalty"] == "elasticnet")
+    assert "elasticnet" in seen and "l2" in seen
+
+
+def test_start_points_are_valid_enqueued_trials(profile):
+    space = load_space(None, profile)
+    study = optuna.create_study()
+    for params in start_points(space, profile):
+        study.enqueue_trial(params)
+    specs = [suggest_pipeline(study.ask(), space) for _ in space.start]
+    assert [s.learner.name for s in specs] == [p["learner"] for p in space.start]
+    assert specs[0].learner.params["C"] == 1.0  # logreg's declared default
+
+
+def test_spec_round_trip_and_flat_params():
+    d = {"learner": {"name": "logreg", "params": {"C": 0.5}},
+         "features": {"name": "image_embed", "params": {"backbone": "b0", "augment.flip": True}}}
+    spec = PipelineSpec.from_dict(d)
+    assert PipelineSpec.from_dict(spec.to_dict()) == spec
+    flat = spec.flat_params()
+    assert flat == {"learner": "logreg", "features": "image_embed", "logreg.C": 0.5,
+                    "backbone": "b0", "augment.flip": True}
+
+
+def test_domains_narrow_and_fix():
+    d = FloatDomain(0.0, 1.0).narrow("x", {"low": 0.2, "high": 0.4})
+    assert (d.low, d.high) == (0.2, 0.4)
+    assert IntDomain(1, 10).narrow("n", 3).value == 3
+    with pytest.raises(SearchSpaceError):
+        IntDomain(1, 10).narrow("n", 11)
+
+
+def test_preset_files_have_purpose_and_cost_headers():
+    for path in preset_path("tabular").parent.glob("*.yaml"):
+        head = path.read_text().splitlines()[:4]
+        assert any(l.startswith("# purpose:") for l in head), path
+        assert any(l.startswith("# cost:") for l in head), path
