@@ -32,7 +32,9 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow configures its own loggers when first imported; its INFO lines (database
+    # migrations, uvicorn start-up) are not this tool's news.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
