@@ -3,6 +3,8 @@
 A *featuriser* turns a modality's raw X into a numeric matrix (tabular preprocessing, TF-IDF,
 frozen backbone embeddings). A *learner* is a scikit-learn classifier: ``consumes="features"``
 learners sit behind a featuriser, ``consumes="raw"`` learners (fine-tuners) take raw X.
+A *semi-supervised* method wraps the whole pipeline and uses ``BuildContext.unlabelled``;
+its ``build`` returns the wrapper with ``base=None`` and ``build_pipeline`` sets the base.
 
 Each component declares its own legal parameter space, scaled by the data profile; presets in
 ``search_spaces/*.yaml`` only select components and narrow those domains. Parameter names are
@@ -40,7 +42,7 @@ class BuildContext:
 @dataclass(frozen=True)
 class ComponentInfo:
     name: str
-    kind: Literal["learner", "features"]
+    kind: Literal["learner", "features", "semi"]
     summary: str
     modalities: frozenset[Modality]
     space: Callable[[DataProfile], dict[str, Domain]]
@@ -54,10 +56,12 @@ class ComponentInfo:
 
 LEARNERS: Registry[ComponentInfo] = Registry("learner")
 FEATURES: Registry[ComponentInfo] = Registry("featuriser")
+SEMI: Registry[ComponentInfo] = Registry("semi-supervised method")
+_BY_KIND = {"learner": LEARNERS, "features": FEATURES, "semi": SEMI}
 
 
 def register(info: ComponentInfo) -> ComponentInfo:
-    (LEARNERS if info.kind == "learner" else FEATURES).register(info.name, info)
+    _BY_KIND[info.kind].register(info.name, info)
     return info
 
 

@@ -63,6 +63,22 @@ def take(X: Any, idx: np.ndarray) -> Any:
     return X[idx]
 
 
+def concat_rows(a: Any, b: Any) -> Any:
+    """Rows of ``a`` then ``b``, for any X type (the counterpart of ``take``)."""
+    if isinstance(a, pd.DataFrame):
+        return pd.concat([a, b[a.columns]], ignore_index=True)
+    return np.concatenate([np.asarray(a, dtype=object if np.asarray(a).dtype == object else None),
+                           np.asarray(b)])
+
+
+def item_keys(X: Any) -> np.ndarray:
+    """One content key per item (row, text or file), to find duplicates and cache per item."""
+    if isinstance(X, pd.DataFrame):
+        return pd.util.hash_pandas_object(X, index=False).to_numpy().astype(str)
+    return np.array([file_hash(x) if _is_path_like(x) else
+                     hashlib.sha256(str(x).encode()).hexdigest()[:16] for x in X])
+
+
 def content_hash(X: Any) -> str:
     """Hash of X's content. For file paths the bytes of the files are hashed, not the names."""
     h = hashlib.sha256()

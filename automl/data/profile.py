@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.data.dataset import Dataset, Modality
+from automl.data.dataset import Dataset, Modality, item_keys
 
 # Below this many labelled rows, classical models on good features usually beat training a
 # network, and repeated CV is affordable and needed: with 30 rows a 5-fold score has a
@@ -105,6 +105,16 @@ def profile_dataset(ds: Dataset, extras: dict[str, Any] | None = None) -> DataPr
                         and not pd.api.types.is_bool_dtype(ds.X[c]))
         categorical = tuple(str(c) for c in ds.X.columns if str(c) not in numeric)
         missing = float(ds.X.isna().to_numpy().mean()) if ds.X.size else 0.0
+    extras = dict(extras or {})
+    notes = list(ds.notes)
+    if ds.n_unlabelled:
+        pool_keys = item_keys(ds.unlabelled)
+        overlap = int(np.isin(pool_keys, item_keys(ds.X)).sum())
+        extras["unlabelled_overlap"] = overlap
+        extras["unlabelled_duplicates"] = int(len(pool_keys) - len(np.unique(pool_keys)))
+        if overlap:
+            notes.append(f"{overlap} unlabelled item(s) are identical to labelled ones; they add "
+                         "nothing to learn from and are kept only because they are harmless.")
     return DataProfile(
         modality=ds.modality.value,
         n_rows=len(ds),
@@ -114,6 +124,6 @@ def profile_dataset(ds: Dataset, extras: dict[str, Any] | None = None) -> DataPr
         numeric_columns=numeric,
         categorical_columns=categorical,
         missing_fraction=missing,
-        extras=dict(extras or {}),
-        notes=ds.notes,
+        extras=extras,
+        notes=tuple(notes),
     )

@@ -7,6 +7,8 @@ learners:                 # learner name -> overrides of its declared domains
   xgboost: {}
 features:                 # featuriser name -> overrides
   tabular: {}
+semi:                     # semi-supervised wrappers; used only when there is unlabelled data
+  pseudo_label: {}
 start:                    # evaluated first, in order, at each component's defaults
   - {learner: logreg, features: tabular}
 ```
@@ -16,13 +18,13 @@ Everything is checked on load against the registries; unknown names get a did-yo
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from automl.components.base import FEATURES, LEARNERS, ComponentInfo, load_components
+from automl.components.base import FEATURES, LEARNERS, SEMI, ComponentInfo, load_components
 from automl.data.profile import DataProfile
 from automl.exceptions import SearchSpaceError
 from automl.logger import log
@@ -39,16 +41,20 @@ class SearchSpace:
     start: tuple[dict[str, str], ...]
     source: str
     notes: tuple[str, ...] = ()
+    semi: dict[str, dict[str, Domain]] = field(default_factory=dict)
 
     def strategies(self) -> list[str]:
         names = [f"{LEARNERS.get(n).name} ({LEARNERS.get(n).strategy})" for n in self.learners]
         if self.features:
             names.append("features: " + ", ".join(self.features))
+        if self.semi:
+            names.append("semi-supervised: " + ", ".join(self.semi) + " (or none)")
         return names
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "learners": {k: _domains_repr(v) for k, v in self.learners.items()},
                 "features": {k: _domains_repr(v) for k, v in self.features.items()},
+                "semi": {k: _domains_repr(v) for k, v in self.semi.items()},
                 "start": list(self.start), "notes": list(self.notes)}
 
 
@@ -77,13 +83,18 @@ def load_space(path: str | Path | None, profile: DataProfile) -> SearchSpace:
 def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>") -> SearchSpace:
     if not isinstance(raw, dict):
         raise SearchSpaceError(f"{source}: expected a mapping with 'learners', 'features', 'start'.")
-    unknown = set(raw) - {"learners", "features", "start"}
+    unknown = set(raw) - {"learners", "features", "semi", "start"}
     if unknown:
         raise SearchSpaceError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
-                               "allowed: learners, features, start.")
+                               "allowed: learners, features, semi, start.")
     notes: list[str] = []
     learners = _select(raw.get("learners") or {}, LEARNERS, "learners", profile, source, notes)
     features = _select(raw.get("features") or {}, FEATURES, "features", profile, source, notes)
+    semi = _select(raw.get("semi") or {}, SEMI, "semi", profile, source, notes)
+    if semi and not profile.n_unlabelled:
+        notes.append(f"No unlabelled data, so semi-supervised methods ({', '.join(semi)}) are "
+                     "left out; pass --unlabelled to let the search weigh them.")
+        semi = {}
     if not learners:
         raise SearchSpaceError(f"{source}: no usable learner for {profile.modality} data. "
                                + " ".join(notes))
@@ -98,8 +109,10 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
             raise SearchSpaceError(f"{where}: expected {{learner: NAME, features: NAME}}, got {point!r}.")
         if point["learner"] not in learners or (point.get("features") and point["features"] not in features):
             continue  # refers to a component left out (unavailable here): skip quietly, noted above
+        if point.get("semi", "none") != "none" and point["semi"] not in semi:
+            continue  # no unlabelled data (or method unavailable)
         start.append({k: str(v) for k, v in point.items()})
-    return SearchSpace(learners, features, tuple(start), source, tuple(notes))
+    return SearchSpace(learners, features, tuple(start), source, tuple(notes), semi)
 
 
 def _select(section: dict, registry, key: str, profile: DataProfile, source: str,

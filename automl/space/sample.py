@@ -5,7 +5,7 @@ from typing import Any
 
 import optuna
 
-from automl.components.base import FEATURES, LEARNERS
+from automl.components.base import FEATURES, LEARNERS, SEMI
 from automl.space.domains import (CategoricalDomain, Conditional, Domain, FloatDomain, Fixed,
                                   IntDomain, clip_to)
 from automl.space.preset import SearchSpace
@@ -25,8 +25,14 @@ def suggest_pipeline(trial: optuna.Trial, space: SearchSpace) -> PipelineSpec:
     if LEARNERS.get(learner).consumes == "features":
         fname = _choose(trial, "features", list(space.features))
         features = ComponentSpec(fname, _suggest_params(trial, fname, space.features[fname]))
+    semi = None
+    if space.semi:
+        # "none" is always a choice: whether the pool helps is decided by CV like the rest.
+        method = trial.suggest_categorical("semi", ["none", *space.semi])
+        if method != "none":
+            semi = ComponentSpec(method, _suggest_params(trial, method, space.semi[method]))
     return PipelineSpec(ComponentSpec(learner, _suggest_params(trial, learner, space.learners[learner])),
-                        features)
+                        features, semi)
 
 
 def _choose(trial: optuna.Trial, name: str, choices: list[str]) -> str:
@@ -70,6 +76,11 @@ def start_points(space: SearchSpace, profile: DataProfile) -> list[dict[str, Any
             comps.append((FEATURES.get(fname), space.features[fname]))
         for info, domains in comps:
             params.update(_default_params(info.name, info.defaults(profile), domains))
+        if space.semi:
+            params["semi"] = point.get("semi", "none")
+            if params["semi"] != "none":
+                info = SEMI.get(params["semi"])
+                params.update(_default_params(info.name, info.defaults(profile), space.semi[info.name]))
         points.append(params)
     return points
 

@@ -34,16 +34,19 @@ class PipelineSpec:
 
     learner: ComponentSpec
     features: ComponentSpec | None = None
+    semi: ComponentSpec | None = None  # a semi-supervised wrapper around the whole pipeline
 
     def to_dict(self) -> dict[str, Any]:
         return {"learner": self.learner.to_dict(),
-                "features": self.features.to_dict() if self.features else None}
+                "features": self.features.to_dict() if self.features else None,
+                "semi": self.semi.to_dict() if self.semi else None}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "PipelineSpec":
-        feat = d.get("features")
+        feat, semi = d.get("features"), d.get("semi")
         return cls(learner=ComponentSpec(**d["learner"]),
-                   features=ComponentSpec(**feat) if feat else None)
+                   features=ComponentSpec(**feat) if feat else None,
+                   semi=ComponentSpec(**semi) if semi else None)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
@@ -51,8 +54,9 @@ class PipelineSpec:
     def flat_params(self) -> dict[str, Any]:
         """Params as logged to MLflow: ``learner``, ``features`` and each component's values."""
         out: dict[str, Any] = {"learner": self.learner.name,
-                               "features": self.features.name if self.features else "none"}
-        for comp in (self.features, self.learner):
+                               "features": self.features.name if self.features else "none",
+                               "semi": self.semi.name if self.semi else "none"}
+        for comp in (self.features, self.learner, self.semi):
             if comp is None:
                 continue
             for k, v in comp.params.items():
@@ -65,7 +69,8 @@ class PipelineSpec:
         def fmt(c: ComponentSpec) -> str:
             ps = ", ".join(f"{k}={_short(v)}" for k, v in c.params.items())
             return f"{c.name}({ps})" if ps else c.name
-        return " -> ".join(fmt(c) for c in (self.features, self.learner) if c is not None)
+        core = " -> ".join(fmt(c) for c in (self.features, self.learner) if c is not None)
+        return f"{fmt(self.semi)}[{core}]" if self.semi else core
 
 
 def _short(v: Any) -> str:

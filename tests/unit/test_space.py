@@ -87,8 +87,8 @@ def test_spec_round_trip_and_flat_params():
     spec = PipelineSpec.from_dict(d)
     assert PipelineSpec.from_dict(spec.to_dict()) == spec
     flat = spec.flat_params()
-    assert flat == {"learner": "logreg", "features": "image_embed", "logreg.C": 0.5,
-                    "backbone": "b0", "augment.flip": True}
+    assert flat == {"learner": "logreg", "features": "image_embed", "semi": "none",
+                    "logreg.C": 0.5, "backbone": "b0", "augment.flip": True}
 
 
 def test_domains_narrow_and_fix():

@@ -1,0 +1,119 @@
+"""Pseudo-labelling: train, label the confident part of the unlabelled pool, retrain.
+
+Works around any learner (classical ones included) because it only needs ``predict_proba``.
+Only the training fold and the pool are ever seen by ``fit``, so a validation fold's labels
+cannot leak into training through pseudo-labels.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import has_fit_parameter
+
+from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, register
+from automl.data.dataset import concat_rows, take
+from automl.logger import log
+from automl.space.domains import FloatDomain, IntDomain
+
+# Predicting the pool costs one forward pass per item and round; 5,000 items keeps that to
+# seconds for cached embeddings while leaving far more candidates than labels.
+MAX_POOL = 5000
+
+
+class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
+    def __init__(self, base: Any = None, unlabelled: Any = None, threshold: float = 0.9,
+                 rounds: int = 1, weight: float = 0.5, max_ratio: float = 2.0,
+                 random_state: int = 0):
+        self.base = base
+        self.unlabelled = unlabelled
+        self.threshold = threshold
+        self.rounds = rounds
+        self.weight = weight
+        self.max_ratio = max_ratio
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self.base_ = clone(self.base).fit(X, y)
+        self.n_pseudo_ = 0
+        pool = self._pool()
+        if pool is None:
+            return self
+        # At most max_ratio pseudo-labels per labelled example of each class, most confident
+        # first: stops a majority class (or an early mistake) from flooding the training set.
+        per_class = np.bincount(np.searchsorted(self.classes_, y), minlength=len(self.classes_))
+        for _ in range(self.rounds):
+            proba = self.base_.predict_proba(pool)
+            model_classes = np.asarray(self.base_.classes_)
+            conf, pred = proba.max(1), model_classes[proba.argmax(1)]
+            chosen = []
+            for k, c in enumerate(self.classes_):
+                idx = np.flatnonzero((pred == c) & (conf >= self.threshold))
+                cap = int(np.ceil(self.max_ratio * per_class[k]))
+                chosen.append(idx[np.argsort(-conf[idx])][:cap])
+            keep = np.concatenate(chosen)
+            if len(keep) == 0:
+                break
+            X_all = concat_rows(X, take(pool, keep))
+            y_all = np.concatenate([y, pred[keep]])
+            w = np.concatenate([np.ones(len(y)), np.full(len(keep), self.weight)])
+            self.base_ = _fit_weighted(clone(self.base), X_all, y_all, w)
+            self.n_pseudo_ = len(keep)
+        log.debug("pseudo-labelled %d pool items", self.n_pseudo_)
+        return self
+
+    def _pool(self):
+        pool = self.unlabelled
+        if pool is None or len(pool) == 0:
+            return None
+        if len(pool) > MAX_POOL:
+            idx = np.random.default_rng(self.random_state).choice(len(pool), MAX_POOL, replace=False)
+            pool = take(pool, np.sort(idx))
+        return pool
+
+    def predict_proba(self, X):
+        proba = self.base_.predict_proba(X)
+        if np.array_equal(np.asarray(self.base_.classes_), self.classes_):
+            return proba
+        out = np.zeros((proba.shape[0], len(self.classes_)))
+        out[:, np.searchsorted(self.classes_, self.base_.classes_)] = proba
+        return out
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+def _fit_weighted(model, X, y, w):
+    """Fit with per-row weights where the final estimator takes them, else unweighted."""
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    if has_fit_parameter(final, "sample_weight"):
+        key = f"{model.steps[-1][0]}__sample_weight" if isinstance(model, Pipeline) else "sample_weight"
+        return model.fit(X, y, **{key: w})
+    return model.fit(X, y)
+
+
+def _build(params: dict[str, Any], ctx: BuildContext) -> PseudoLabelClassifier:
+    return PseudoLabelClassifier(unlabelled=ctx.unlabelled, random_state=ctx.seed, **params)
+
+
+register(ComponentInfo(
+    name="pseudo_label",
+    kind="semi",
+    summary="self-training on confident predictions for the unlabelled pool",
+    modalities=ALL_MODALITIES,
+    space=lambda p: {
+        "semi.threshold": FloatDomain(0.5, 0.99),
+        "semi.rounds": IntDomain(1, 3),
+        "semi.weight": FloatDomain(0.1, 1.0),
+        "semi.max_ratio": FloatDomain(0.25, 10.0, log=True),
+    },
+    build=lambda params, ctx: _build({k.removeprefix("semi."): v for k, v in params.items()}, ctx),
+    defaults=lambda p: {"semi.threshold": 0.9, "semi.rounds": 1, "semi.weight": 0.5,
+                        "semi.max_ratio": 2.0},
+    cost=1,
+    strategy="semi",
+))

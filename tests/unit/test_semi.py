@@ -1,0 +1,84 @@
+"""Pseudo-labelling: it uses the pool, it is in the space only with a pool, and it cannot leak."""
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from automl.components.base import BuildContext
+from automl.components.semi.pseudo_label import PseudoLabelClassifier
+from automl.data.dataset import Dataset, Modality
+from automl.data.profile import profile_dataset
+from automl.data.splits import make_fold_plan
+from automl.search.build import build_pipeline
+from automl.search.evaluate import cross_validate
+from automl.search.metrics import METRICS
+from automl.space.preset import load_space
+from automl.space.sample import start_points, suggest_pipeline
+from automl.space.spec import ComponentSpec, PipelineSpec
+
+
+def make_data(n_labelled=40, n_pool=400, seed=0):
+    X, y = make_classification(n_samples=n_labelled + n_pool, n_features=8, n_informative=4,
+                               random_state=seed)
+    cols = [f"f{i}" for i in range(8)]
+    df = pd.DataFrame(X, columns=cols)
+    return df.iloc[:n_labelled].reset_index(drop=True), y[:n_labelled], \
+        df.iloc[n_labelled:].reset_index(drop=True)
+
+
+def semi_spec(threshold=0.6):
+    return PipelineSpec(ComponentSpec("logreg", {"C": 1.0}), ComponentSpec("tabular", {}),
+                        ComponentSpec("pseudo_label", {"semi.threshold": threshold, "semi.rounds": 2,
+                                                       "semi.weight": 0.5, "semi.max_ratio": 3.0}))
+
+
+def test_pseudo_labels_are_added_and_capped():
+    X, y, pool = make_data()
+    from sklearn.linear_model import LogisticRegression
+    model = PseudoLabelClassifier(LogisticRegression(), unlabelled=pool, threshold=0.6,
+                                  max_ratio=1.0).fit(X, y)
+    assert 0 < model.n_pseudo_ <= len(y)  # at most 1 pseudo-label per labelled example
+    assert model.predict_proba(X).shape == (len(y), 2)
+
+
+def test_space_has_semi_only_with_a_pool():
+    X, y, pool = make_data()
+    without = profile_dataset(Dataset(Modality.TABULAR, X, y, "t"))
+    with_pool = profile_dataset(Dataset(Modality.TABULAR, X, y, "t", unlabelled=pool))
+    assert load_space(None, without).semi == {}
+    assert "No unlabelled data" in " ".join(load_space(None, without).notes)
+    space = load_space(None, with_pool)
+    assert "pseudo_label" in space.semi
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for params in start_points(space, with_pool):
+        assert params["semi"] == "none"  # start points stay plain and cheap
+        study.enqueue_trial(params)
+    specs = [suggest_pipeline(study.ask(), space) for _ in range(40)]
+    assert {s.semi.name if s.semi else "none" for s in specs} == {"none", "pseudo_label"}
+
+
+def test_validation_labels_cannot_influence_training():
+    """Permuting the labels of a validation fold must not change the fitted fold model."""
+    X, y, pool = make_data()
+    prof = profile_dataset(Dataset(Modality.TABULAR, X, y, "t", unlabelled=pool))
+    plan = make_fold_plan(y, 4, 0, prof)
+    train, test = plan.split(0)
+    ctx = BuildContext(profile=prof, unlabelled=pool)
+    y_shuffled = y.copy()
+    y_shuffled[test] = np.random.default_rng(1).permutation(1 - y[test])
+    a = build_pipeline(semi_spec(), ctx).fit(X.iloc[train], y[train])
+    b = build_pipeline(semi_spec(), ctx).fit(X.iloc[train], y_shuffled[train])
+    assert a.n_pseudo_ > 0
+    assert np.array_equal(a.predict_proba(X.iloc[test]), b.predict_proba(X.iloc[test]))
+    # and the scores CV reports come from the same fold models
+    res = cross_validate(semi_spec(), X, y, plan, METRICS.get("accuracy"), ctx)
+    assert len(res.scores) == len(plan)
+
+
+def test_profile_reports_pool_overlap():
+    X, y, pool = make_data()
+    pool = pd.concat([pool, X.iloc[:3]], ignore_index=True)
+    prof = profile_dataset(Dataset(Modality.TABULAR, X, y, "t", unlabelled=pool))
+    assert prof.extras["unlabelled_overlap"] == 3
+    assert "identical to labelled" in prof.statement()
