@@ -24,6 +24,7 @@ class BudgetExhausted(Exception):
 class CVResult:
     scores: tuple[float, ...]
     fit_seconds: float  # mean seconds to fit one fold
+    oof: np.ndarray | None = None  # out-of-fold class probabilities, averaged over repeats
 
     @property
     def mean(self) -> float:
@@ -55,6 +56,8 @@ def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric:
     n_classes = int(y.max()) + 1
     scores: list[float] = []
     fit_times: list[float] = []
+    oof_sum = np.zeros((len(y), n_classes))
+    oof_n = np.zeros(len(y))
     for i in range(len(plan)):
         left = time_left()
         if left <= 0:
@@ -66,13 +69,17 @@ def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric:
         try:
             model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
             fit_times.append(time.perf_counter() - t0)
-            score = metric.score(y[test], aligned_proba(model, take(X, test), n_classes))
+            proba = aligned_proba(model, take(X, test), n_classes)
+            score = metric.score(y[test], proba)
         except Exception as e:
             raise FoldError(i, len(plan), e) from e
         scores.append(float(score))
+        oof_sum[test] += proba
+        oof_n[test] += 1
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)))
+    return CVResult(tuple(scores), float(np.mean(fit_times)),
+                    oof_sum / np.maximum(oof_n, 1)[:, None])
 
 
 class FoldError(Exception):

@@ -42,8 +42,14 @@ _register("balanced_accuracy", "maximize", "mean recall over classes (robust to 
 _register("f1_macro", "maximize", "unweighted mean F1 over classes",
           lambda y, p: skm.f1_score(y, p.argmax(1), average="macro",
                                     labels=np.arange(p.shape[1]), zero_division=0))
-_register("log_loss", "minimize", "cross-entropy of the predicted probabilities",
-          lambda y, p: skm.log_loss(y, np.clip(p, 1e-7, 1), labels=np.arange(p.shape[1])))
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    # Clipped and renormalised: stored out-of-fold probabilities are rounded, and a model
+    # that is certain and wrong should cost a lot, not infinity.
+    p = np.clip(p, 1e-7, 1)
+    return skm.log_loss(y, p / p.sum(1, keepdims=True), labels=np.arange(p.shape[1]))
+
+
+_register("log_loss", "minimize", "cross-entropy of the predicted probabilities", _log_loss)
 _register("roc_auc", "maximize", "area under the ROC curve (one-vs-rest when multiclass)", _auc)
 
 

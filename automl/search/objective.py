@@ -19,6 +19,11 @@ from automl.space.spec import PipelineSpec
 from automl.tracking.base import TrialRecord
 
 
+# Out-of-fold probabilities of every trial are stored for ensembling; past 20k values
+# (2,000 rows x 10 classes) they would bloat the study, and the data is no longer small.
+MAX_OOF_VALUES = 20_000
+
+
 @dataclass
 class Objective:
     space: SearchSpace
@@ -51,6 +56,9 @@ class Objective:
             trial.set_user_attr("error", f"{e}\n{e.trace}")
             raise
         trial.set_user_attr("fit_seconds", result.fit_seconds)
+        if result.oof is not None and result.oof.size <= MAX_OOF_VALUES:
+            # Kept in the study (shared by all workers) for ensemble selection and reports.
+            trial.set_user_attr("oof", np.round(result.oof, 4).tolist())
         return result.mean
 
 

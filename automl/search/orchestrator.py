@@ -19,9 +19,10 @@ from automl.data.load import load_dataset
 from automl.data.profile import DataProfile, profile_dataset
 from automl.data.splits import make_fold_plan
 from automl.exceptions import AutoMLError
+from automl.export.ensemble import select_ensemble
 from automl.export.refit import refit_and_save
 from automl.logger import log
-from automl.search.budget import Deadline
+from automl.search.budget import REFIT_SAFETY, Deadline
 from automl.search.evaluate import cross_validate
 from automl.search.metrics import METRICS, MetricInfo, default_metric
 from automl.search.objective import Objective, log_trial, trial_record
@@ -117,8 +118,9 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
             "metric": metric.name, "cv_score": best.value, "cv_folds": len(problem.folds),
             "fold_scores": best.user_attrs.get("fold_scores"), "best_trial": best.number,
             "study": config.study_name, "data": str(config.data), "profile": profile.to_dict()}
+    specs, weights, meta["ensemble_oof_score"] = _final_members(study, best, y, metric, deadline)
     refit_ctx = replace(ctx, time_limit=max(deadline.total_left(), 1.0))
-    model_dir, refit_s = refit_and_save(spec, ds.X, y, refit_ctx, run_dir / "model", meta)
+    model_dir, refit_s = refit_and_save(specs, weights, ds.X, y, refit_ctx, run_dir / "model", meta)
 
     counts = {s: sum(t.state == s for t in study.trials) for s in FINISHED}
     result = SearchResult(
@@ -159,6 +161,29 @@ def _problem(study: optuna.Study, ds: Dataset, profile: DataProfile, metric: Met
                       space.source, classes.tolist())
     study.set_user_attr(PROBLEM_KEY, problem.to_dict())
     return problem
+
+
+def _final_members(study: optuna.Study, best: optuna.trial.FrozenTrial, y: np.ndarray,
+                   metric: MetricInfo, deadline: Deadline
+                   ) -> tuple[list[PipelineSpec], list[float], float | None]:
+    """(specs, weights, ensemble out-of-fold score): the best spec alone, or an ensemble when
+    it scores better out of fold and its refit fits in the time left."""
+    single = ([PipelineSpec.from_dict(best.user_attrs["spec"])], [1.0], None)
+    plan = select_ensemble(study.trials, y, metric)
+    if plan is None or len(plan.members) == 1:
+        return single
+    by_number = {t.number: t for t in study.trials}
+    members = [by_number[n] for n in plan.members]
+    cost = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in members) * REFIT_SAFETY
+    if cost > deadline.total_left():
+        log.info("An ensemble would score better but its refit (~%.0fs) does not fit in the "
+                 "%.0fs left; exporting the single best pipeline.", cost, deadline.total_left())
+        return single
+    log.info("Ensemble of %d pipelines: out-of-fold %s %.4f vs %.4f for the best alone "
+             "(out-of-fold scores of selected models are optimistic).", len(members),
+             metric.name, plan.oof_score, plan.best_single_oof)
+    return ([PipelineSpec.from_dict(t.user_attrs["spec"]) for t in members], list(plan.weights),
+            plan.oof_score)
 
 
 def _baseline(study: optuna.Study, X: Any, y: np.ndarray, problem: Problem, metric: MetricInfo,
