@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from automl.config import Budget, SearchConfig, DURATION_FORMS
-from automl.exceptions import AutoMLError
+from automl.exceptions import AutoMLError, LabelColumnUnknown
 from automl.logger import log
 
 
@@ -96,13 +97,33 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     fields = SearchConfig.__dataclass_fields__
     config = SearchConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
-    result = search(config)
+    try:
+        result = search(config)
+    except LabelColumnUnknown as e:
+        if not sys.stdin.isatty():
+            raise
+        label = _ask_label(e.columns)
+        print(f"(next time: --label {label})")
+        result = search(dataclasses.replace(config, label=label))
     print(f"best {result.metric} {result.best_value:.4f} (trial {result.best_trial}): "
           f"{result.best_spec.describe()}")
     print(f"model: {result.model_dir}")
     print(f"predict: automl predict --model {result.model_dir} --data NEW_DATA --out predictions.csv")
     print(f"runs: automl ui --output {config.output}")
     return 0
+
+
+def _ask_label(columns: list[str]) -> str:
+    print("Which column is the label?")
+    for i, c in enumerate(columns, 1):
+        print(f"  {i:2d}. {c}")
+    while True:
+        answer = input("number or name: ").strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(columns):
+            return columns[int(answer) - 1]
+        if answer in columns:
+            return answer
+        print(f"{answer!r} is neither a listed number nor a column name.")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

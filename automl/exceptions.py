@@ -19,3 +19,11 @@ class ConfigError(AutoMLError):
 
 class ModelError(AutoMLError):
     """A saved model bundle cannot be loaded or does not fit the input."""
+
+
+class LabelColumnUnknown(DataError):
+    """No --label given and no column has a conventional label name."""
+
+    def __init__(self, message: str, columns: list[str]) -> None:
+        super().__init__(message)
+        self.columns = columns

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from automl.exceptions import DataError
+from automl.exceptions import DataError, LabelColumnUnknown
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".json"}
 LABEL_CANDIDATES = ("label", "target", "class", "y")
@@ -50,9 +50,10 @@ def detect_label(df: pd.DataFrame, label: str | None, source: str) -> str:
     for cand in LABEL_CANDIDATES:
         if cand in lower:
             return lower[cand]
-    raise DataError(f"Cannot tell which column of {source} is the label (none is called "
-                    f"{'/'.join(LABEL_CANDIDATES)}). Columns: {', '.join(df.columns)}. "
-                    "Pass it with --label COLUMN.")
+    raise LabelColumnUnknown(
+        f"Cannot tell which column of {source} is the label (none is called "
+        f"{'/'.join(LABEL_CANDIDATES)}). Columns: {', '.join(df.columns)}. "
+        "Pass it with --label COLUMN.", list(df.columns))
 
 
 def split_labelled(df: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFrame]:

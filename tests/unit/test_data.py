@@ -116,3 +116,17 @@ def test_text_columns_make_a_text_dataset(tmp_path: Path):
     pd.DataFrame({"review": texts, "stars": [1, 2] * 6, "label": ["pos", "neg"] * 6}).to_csv(p, index=False)
     ds = load_dataset(p)
     assert ds.modality is Modality.TEXT and ds.schema == {"text_columns": ["review"]}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".tsv"])
+def test_other_table_formats(tmp_path: Path, iris_frame, suffix):
+    p = tmp_path / f"iris{suffix}"
+    df = iris_frame.rename(columns={"target": "label"})
+    if suffix == ".parquet":
+        df.to_parquet(p)
+    elif suffix == ".jsonl":
+        df.to_json(p, orient="records", lines=True)
+    else:
+        df.to_csv(p, sep="\t", index=False)
+    ds = load_dataset(p)
+    assert len(ds) == 150 and ds.X.shape[1] == 4
