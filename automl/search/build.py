@@ -4,6 +4,7 @@ Trials, the final refit and the exported model all go through it.
 """
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
@@ -11,12 +12,37 @@ from automl.components.base import FEATURES, LEARNERS, SEMI, BuildContext, load_
 from automl.space.spec import PipelineSpec
 
 
+class FeaturePipeline(Pipeline):
+    """featuriser -> learner, where the featuriser may add augmented training views.
+
+    A scikit-learn Pipeline cannot add rows, but augmentation for a frozen-feature learner is
+    exactly that: each training item also contributes the features of K augmented copies.
+    A featuriser opts in by implementing ``augmented_views(X) -> list of matrices`` (one per
+    view, rows aligned with X; each cached like the plain features). Prediction is unchanged:
+    only the un-augmented view is used.
+    """
+
+    def fit(self, X, y, **params):
+        features, learner = self.steps[0][1], self.steps[-1][1]
+        name = self.steps[-1][0]
+        F = features.fit(X, y).transform(X)
+        views = features.augmented_views(X) if hasattr(features, "augmented_views") else []
+        fit_params = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith(f"{name}__")}
+        if views:
+            F = np.vstack([F, *views])
+            y = np.tile(np.asarray(y), 1 + len(views))
+            if "sample_weight" in fit_params:
+                fit_params["sample_weight"] = np.tile(fit_params["sample_weight"], 1 + len(views))
+        learner.fit(F, y, **fit_params)
+        return self
+
+
 def build_pipeline(spec: PipelineSpec, ctx: BuildContext) -> BaseEstimator:
     load_components()
     model = LEARNERS.get(spec.learner.name).build(dict(spec.learner.params), ctx)
     if spec.features is not None:
         features = FEATURES.get(spec.features.name).build(dict(spec.features.params), ctx)
-        model = Pipeline([("features", features), ("learner", model)])
+        model = FeaturePipeline([("features", features), ("learner", model)])
     if spec.semi is not None:
         model = SEMI.get(spec.semi.name).build(dict(spec.semi.params), ctx).set_params(base=model)
     return model
