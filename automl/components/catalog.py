@@ -3,3 +3,4 @@ dependencies are missing still register; their ``available()`` says what to inst
 from automl.components.features import tabular  # noqa: F401
 from automl.components.learners import classical  # noqa: F401
 from automl.components.semi import pseudo_label  # noqa: F401
+from automl.components.audio import cnn, features  # noqa: F401

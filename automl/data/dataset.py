@@ -36,6 +36,8 @@ class Dataset:
     # What predict-time input must look like, saved in the model bundle and handed back to
     # ``automl.data.load.load_inputs``: tabular {"columns": [...]}, text {"text_columns": [...]}.
     schema: dict = field(default_factory=dict)
+    # Modality-specific facts for the profile (clip durations, image sizes, ...).
+    facts: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.X) != len(self.y):

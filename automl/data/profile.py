@@ -105,7 +105,7 @@ def profile_dataset(ds: Dataset, extras: dict[str, Any] | None = None) -> DataPr
                         and not pd.api.types.is_bool_dtype(ds.X[c]))
         categorical = tuple(str(c) for c in ds.X.columns if str(c) not in numeric)
         missing = float(ds.X.isna().to_numpy().mean()) if ds.X.size else 0.0
-    extras = dict(extras or {})
+    extras = {**ds.facts, **(extras or {})}
     notes = list(ds.notes)
     if ds.n_unlabelled:
         pool_keys = item_keys(ds.unlabelled)

@@ -1,0 +1,180 @@
+"""A small CNN on log-mel spectrograms, trained from scratch: the learner that can use
+on-the-fly waveform augmentation and SpecAugment masking, which frozen features cannot."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+
+from automl.components.audio.signal import SAMPLE_RATE, augment_wave, fit_length, load_wave, log_mel
+from automl.components.base import BuildContext, ComponentInfo, register
+from automl.components.audio.features import _clip_domain, _has, default_clip_seconds
+from automl.data.dataset import Modality
+from automl.data.profile import DataProfile
+from automl.logger import log
+from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
+
+
+def _net(n_classes: int, channels: int, dropout: float):
+    import torch.nn as nn
+
+    def block(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+
+    return nn.Sequential(block(1, channels), block(channels, 2 * channels), block(2 * channels, 4 * channels),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                         nn.Linear(4 * channels, n_classes))
+
+
+class AudioCNN(ClassifierMixin, BaseEstimator):
+    def __init__(self, clip_seconds: float = 1.0, epochs: int = 40, lr: float = 3e-3,
+                 batch_size: int = 16, channels: int = 16, dropout: float = 0.3,
+                 weight_decay: float = 1e-3, label_smoothing: float = 0.1, strength: float = 0.3,
+                 spec_mask: float = 0.1, seed: int = 0, time_limit: float | None = None,
+                 n_jobs: int = 1, device: str = "cpu"):
+        self.clip_seconds = clip_seconds
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.channels = channels
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.strength = strength
+        self.spec_mask = spec_mask
+        self.seed = seed
+        self.time_limit = time_limit
+        self.n_jobs = n_jobs
+        self.device = device
+
+    def _mels(self, X, rng: np.random.Generator | None = None) -> np.ndarray:
+        n = int(round(self.clip_seconds * SAMPLE_RATE))
+        out = []
+        for p in X:
+            wave = load_wave(p)
+            # Half the items of each epoch are augmented: the model still sees clean speech.
+            if rng is not None and self.strength > 0 and rng.random() < 0.5:
+                wave = augment_wave(wave, rng, self.strength)
+            out.append(log_mel(fit_length(wave, n)))
+        return np.stack(out)
+
+    def fit(self, X, y):
+        import torch
+
+        torch.manual_seed(self.seed)
+        torch.set_num_threads(max(1, self.n_jobs))
+        rng = np.random.default_rng(self.seed)
+        start = time.monotonic()
+        X = np.asarray(X, dtype=object)
+        self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
+        counts = np.bincount(y_enc)
+        # An inner validation split picks the epoch to keep (early stopping) when every class
+        # can spare an example; the outer CV fold is never touched.
+        if len(y_enc) >= 30 and counts.min() >= 3:
+            tr, va = train_test_split(np.arange(len(y_enc)), test_size=0.15, stratify=y_enc,
+                                      random_state=self.seed)
+        else:
+            tr, va = np.arange(len(y_enc)), np.array([], dtype=int)
+        clean = self._mels(X)
+        self.mean_ = clean[tr].mean(axis=(0, 2), keepdims=True)[0]
+        self.std_ = clean[tr].std(axis=(0, 2), keepdims=True)[0] + 1e-5
+        self.model_ = _net(len(self.classes_), self.channels, self.dropout).to(self.device)
+        opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.lr, total_steps=self.epochs * int(np.ceil(len(tr) / self.batch_size)))
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+        best, best_state, self.epochs_run_ = -1.0, None, 0
+        for epoch in range(self.epochs):
+            if self.time_limit is not None and time.monotonic() - start > 0.9 * self.time_limit:
+                log.debug("audio_cnn: time limit reached after %d epochs", epoch)
+                break
+            self.model_.train()
+            mels = self._mels(X[tr], rng) if self.strength > 0 else clean[tr]
+            order = rng.permutation(len(tr))
+            for i in range(0, len(tr), self.batch_size):
+                idx = order[i:i + self.batch_size]
+                xb = self._tensor(mels[idx], rng if self.spec_mask > 0 else None)
+                yb = torch.as_tensor(y_enc[tr][idx], device=self.device)
+                opt.zero_grad()
+                loss_fn(self.model_(xb), yb).backward()
+                opt.step()
+                sched.step()
+            self.epochs_run_ = epoch + 1
+            if len(va):
+                acc = float((self._proba(clean[va]).argmax(1) == y_enc[va]).mean())
+                if acc >= best:
+                    best = acc
+                    best_state = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
+        if best_state is not None:
+            self.model_.load_state_dict(best_state)
+        self.model_.eval()
+        return self
+
+    def _tensor(self, mels: np.ndarray, rng: np.random.Generator | None = None):
+        import torch
+
+        x = (mels - self.mean_) / self.std_
+        if rng is not None:  # SpecAugment: one frequency band and one time span masked per item
+            x = x.copy()
+            for item in x:
+                f = int(rng.integers(0, max(1, int(self.spec_mask * item.shape[0])) + 1))
+                t = int(rng.integers(0, max(1, int(self.spec_mask * item.shape[1])) + 1))
+                f0 = int(rng.integers(0, item.shape[0] - f + 1))
+                t0 = int(rng.integers(0, item.shape[1] - t + 1))
+                item[f0:f0 + f] = 0
+                item[:, t0:t0 + t] = 0
+        return torch.as_tensor(x[:, None], dtype=torch.float32, device=self.device)
+
+    def _proba(self, mels: np.ndarray) -> np.ndarray:
+        import torch
+
+        self.model_.eval()
+        with torch.no_grad():
+            return torch.softmax(self.model_(self._tensor(mels)), 1).cpu().numpy()
+
+    def predict_proba(self, X):
+        return self._proba(self._mels(np.asarray(X, dtype=object)))
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+def _space(profile: DataProfile) -> dict:
+    return {"clip_seconds": _clip_domain(profile), "epochs": IntDomain(10, 80, log=True),
+            "lr": FloatDomain(3e-4, 1e-2, log=True), "batch_size": CategoricalDomain((8, 16, 32)),
+            "channels": CategoricalDomain((8, 16, 32)), "reg.dropout": FloatDomain(0.0, 0.6),
+            "reg.weight_decay": FloatDomain(1e-5, 1e-1, log=True),
+            "reg.label_smoothing": FloatDomain(0.0, 0.2), "augment.strength": FloatDomain(0.0, 1.0),
+            "augment.spec_mask": FloatDomain(0.0, 0.3)}
+
+
+def _build(params: dict[str, Any], ctx: BuildContext) -> AudioCNN:
+    return AudioCNN(clip_seconds=params.get("clip_seconds", 1.0), epochs=params.get("epochs", 40),
+                    lr=params.get("lr", 3e-3), batch_size=params.get("batch_size", 16),
+                    channels=params.get("channels", 16), dropout=params.get("reg.dropout", 0.3),
+                    weight_decay=params.get("reg.weight_decay", 1e-3),
+                    label_smoothing=params.get("reg.label_smoothing", 0.1),
+                    strength=params.get("augment.strength", 0.3),
+                    spec_mask=params.get("augment.spec_mask", 0.1), seed=ctx.seed,
+                    time_limit=ctx.time_limit, n_jobs=ctx.n_jobs, device=ctx.device)
+
+
+register(ComponentInfo(
+    name="audio_cnn",
+    kind="learner",
+    summary="small CNN on log-mel spectrograms from scratch, waveform augmentation + SpecAugment",
+    modalities=frozenset({Modality.AUDIO}),
+    space=_space,
+    build=_build,
+    defaults=lambda p: {"clip_seconds": default_clip_seconds(p), "epochs": 40, "lr": 3e-3, "batch_size": 16, "channels": 16,
+                        "reg.dropout": 0.3, "reg.weight_decay": 1e-3, "reg.label_smoothing": 0.1,
+                        "augment.strength": 0.3, "augment.spec_mask": 0.1},
+    consumes="raw",
+    cost=3,
+    strategy="finetune",
+    available=lambda: None if _has("torch") and _has("librosa") else
+    "torch and librosa are needed: pip install 'automl[audio]'",
+))

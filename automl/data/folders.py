@@ -1,0 +1,97 @@
+"""Class-per-sub-folder datasets (images, audio): scanning, bad files, predict-time inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from automl.exceptions import DataError
+from automl.logger import log
+
+# A few unreadable files should not sink a search; past this share the folder is suspect.
+MAX_BAD_FRACTION = 0.2
+
+
+def scan_class_folders(root: Path, suffixes: set[str], check: Callable[[Path], str | None],
+                       kind: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(absolute paths, labels, notes) from ``root/<class>/<file>``.
+
+    ``check(path)`` returns None for a usable file or the reason it is not; unusable files are
+    skipped with a warning and listed in the notes.
+    """
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(f"{root} has no class sub-folders. Put each class's {kind} files in its "
+                        f"own sub-folder: {root}/<class name>/<file>.")
+    paths, labels, bad, notes = [], [], [], []
+    empty = []
+    for d in classes:
+        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        if not files:
+            empty.append(d.name)
+            continue
+        for f in files:
+            why = check(f)
+            if why:
+                bad.append(f"{f} ({why})")
+            else:
+                paths.append(str(f.resolve()))
+                labels.append(d.name)
+    if empty:
+        notes.append(f"Class folder(s) {empty} hold no {kind} files ({', '.join(sorted(suffixes))}) "
+                     "and are ignored.")
+        log.warning(notes[-1])
+    total = len(paths) + len(bad)
+    if bad:
+        notes.append(f"Skipped {len(bad)} unusable {kind} file(s): " + "; ".join(bad[:10])
+                     + (" ..." if len(bad) > 10 else ""))
+        log.warning(notes[-1])
+        if len(bad) > MAX_BAD_FRACTION * total:
+            raise DataError(f"{len(bad)} of {total} {kind} files in {root} are unusable (first: "
+                            f"{bad[0]}). Fix or remove them; more than {MAX_BAD_FRACTION:.0%} "
+                            "bad files usually means a wrong folder or format.")
+    if not paths:
+        raise DataError(f"No usable {kind} files under {root}.")
+    return np.array(paths, dtype=object), np.array(labels, dtype=object), notes
+
+
+def scan_flat_folder(root: Path, suffixes: set[str], check: Callable[[Path], str | None],
+                     kind: str) -> tuple[np.ndarray, list[str]]:
+    """Every usable file under ``root`` (any depth): unlabelled pools and predict inputs."""
+    if root.is_file():
+        if root.suffix.lower() in suffixes:
+            files = [root]
+        else:  # a text file listing paths, one per line
+            files = [Path(l.strip()) for l in root.read_text().splitlines() if l.strip()]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                raise DataError(f"{root} lists {len(missing)} file(s) that do not exist, e.g. "
+                                f"{missing[0]}.")
+    else:
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    good, bad = [], []
+    for f in files:
+        why = check(f)
+        (bad.append(f"{f} ({why})") if why else good.append(str(Path(f).resolve())))
+    notes = []
+    if bad:
+        notes.append(f"Skipped {len(bad)} unusable {kind} file(s): " + "; ".join(bad[:10]))
+        log.warning(notes[-1])
+    if not good:
+        raise DataError(f"No usable {kind} files in {root} (looked for {', '.join(sorted(suffixes))}).")
+    return np.array(good, dtype=object), notes
+
+
+def duplicates_across_classes(paths: np.ndarray, labels: np.ndarray) -> list[str]:
+    """Files with identical bytes filed under different classes (a labelling error)."""
+    from automl.data.dataset import file_hash
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for p, lab in zip(paths, labels):
+        h = file_hash(p)
+        if h in seen and seen[h][1] != lab:
+            clashes.append(f"{p} ({lab}) = {seen[h][0]} ({seen[h][1]})")
+        seen.setdefault(h, (p, lab))
+    return clashes
