@@ -59,3 +59,22 @@ def make_fold_plan(y: np.ndarray, cv: int, seed: int, profile: DataProfile) -> F
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed)
     tests = tuple(np.sort(test) for _, test in splitter.split(np.zeros(len(y)), y))
     return FoldPlan(tests, len(y), k, repeats, note)
+
+
+def inner_split(y: np.ndarray, seed: int, fraction: float = 0.15,
+                min_per_class: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices inside a training fold, for early stopping.
+
+    Stratified, with at least one validation example per class; when a class has fewer than
+    ``min_per_class`` examples, there is no split (validation is empty) and callers train on
+    everything for their fixed budget. Only the training fold is split: the outer CV score
+    stays honest.
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y)
+    k = len(np.unique(y))
+    n_val = max(k, int(round(fraction * len(y))))
+    if np.bincount(np.unique(y, return_inverse=True)[1]).min() < min_per_class or len(y) - n_val < 2 * k:
+        return np.arange(len(y)), np.array([], dtype=int)
+    return train_test_split(np.arange(len(y)), test_size=n_val, stratify=y, random_state=seed)

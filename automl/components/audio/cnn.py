@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 
 from automl.components.audio.signal import SAMPLE_RATE, augment_wave, fit_length, load_wave, log_mel
 from automl.components.base import BuildContext, ComponentInfo, register
 from automl.components.audio.features import _clip_domain, _has, default_clip_seconds
 from automl.data.dataset import Modality
+from automl.data.splits import inner_split
 from automl.data.profile import DataProfile
 from automl.logger import log
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
@@ -70,14 +70,7 @@ class AudioCNN(ClassifierMixin, BaseEstimator):
         start = time.monotonic()
         X = np.asarray(X, dtype=object)
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
-        counts = np.bincount(y_enc)
-        # An inner validation split picks the epoch to keep (early stopping) when every class
-        # can spare an example; the outer CV fold is never touched.
-        if len(y_enc) >= 30 and counts.min() >= 3:
-            tr, va = train_test_split(np.arange(len(y_enc)), test_size=0.15, stratify=y_enc,
-                                      random_state=self.seed)
-        else:
-            tr, va = np.arange(len(y_enc)), np.array([], dtype=int)
+        tr, va = inner_split(y_enc, self.seed)  # early stopping picks the epoch to keep
         clean = self._mels(X)
         self.mean_ = clean[tr].mean(axis=(0, 2), keepdims=True)[0]
         self.std_ = clean[tr].std(axis=(0, 2), keepdims=True)[0] + 1e-5
@@ -116,7 +109,9 @@ class AudioCNN(ClassifierMixin, BaseEstimator):
     def _tensor(self, mels: np.ndarray, rng: np.random.Generator | None = None):
         import torch
 
-        x = (mels - self.mean_) / self.std_
+        # Per-utterance mean removal per band (cepstral mean normalisation) takes out the
+        # recording channel and speaker loudness; the global scale then evens the bands.
+        x = (mels - mels.mean(axis=2, keepdims=True)) / self.std_
         if rng is not None:  # SpecAugment: one frequency band and one time span masked per item
             x = x.copy()
             for item in x:
@@ -170,8 +165,8 @@ register(ComponentInfo(
     space=_space,
     build=_build,
     defaults=lambda p: {"clip_seconds": default_clip_seconds(p), "epochs": 40, "lr": 3e-3, "batch_size": 16, "channels": 16,
-                        "reg.dropout": 0.3, "reg.weight_decay": 1e-3, "reg.label_smoothing": 0.1,
-                        "augment.strength": 0.3, "augment.spec_mask": 0.1},
+                        "reg.dropout": 0.1, "reg.weight_decay": 1e-3, "reg.label_smoothing": 0.05,
+                        "augment.strength": 0.0, "augment.spec_mask": 0.1},
     consumes="raw",
     cost=3,
     strategy="finetune",

@@ -5,68 +5,36 @@ searched at cached cost: a view is computed once and reused by every later trial
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
-from automl.cache import ArtifactCache, make_key
 from automl.components.audio.encoders import AUDIO_ENCODERS, usable_encoders
 from automl.components.audio.signal import SAMPLE_RATE, augment_wave, fit_length, load_wave, log_mel
 from automl.components.base import BuildContext, ComponentInfo, register
-from automl.data.dataset import Modality, file_hash
+from automl.components.features.cached import CachedViewFeaturizer
+from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 
 FEATURE_VERSION = 1  # bump when the computation changes, so old cache entries are not reused
 
 
-@lru_cache(maxsize=100_000)
-def _clip_key(path: str) -> str:
-    return file_hash(path)
-
-
-class ClipFeaturizer(TransformerMixin, BaseEstimator):
-    """Base: turns clip paths into vectors, one cache table per configuration and view."""
-
-    def _config(self) -> dict[str, Any]:
-        raise NotImplementedError
+class ClipFeaturizer(CachedViewFeaturizer):
+    """Clip paths -> vectors over a fixed window; subclasses implement ``_vector(wave)``."""
 
     def _vector(self, wave: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        return self._view(X, 0)
-
-    def augmented_views(self, X) -> list[np.ndarray]:
-        if self.strength <= 0:
-            return []
-        return [self._view(X, v) for v in range(1, self.views + 1)]
-
-    def _view(self, X, view: int) -> np.ndarray:
-        keys = [_clip_key(p) for p in X]
-        config = {**self._config(), "version": FEATURE_VERSION, "view": view,
-                  "strength": round(self.strength, 3) if view else 0, "seed": self.seed if view else 0}
-
-        def compute(positions: np.ndarray) -> np.ndarray:
-            n = int(round(self.clip_seconds * SAMPLE_RATE))
-            out = []
-            for pos in positions:
-                wave = load_wave(X[pos])
-                if view:
-                    rng = np.random.default_rng([self.seed, view, int(keys[pos][:8], 16)])
-                    wave = augment_wave(wave, rng, self.strength)
-                out.append(self._vector(fit_length(wave, n)))
-            return np.stack(out)
-
-        if not self.cache_dir:
-            return compute(np.arange(len(X)))
-        table = ArtifactCache(self.cache_dir).table(make_key(**config))
-        return table.lookup_or_compute(keys, compute)
+    def _compute(self, items, view, seeds):
+        n = int(round(self.clip_seconds * SAMPLE_RATE))
+        out = []
+        for path, seed in zip(items, seeds):
+            wave = load_wave(path)
+            if view:
+                wave = augment_wave(wave, np.random.default_rng(seed), self.strength)
+            out.append(self._vector(fit_length(wave, n)))
+        return np.stack(out)
 
 
 class MfccStats(ClipFeaturizer):
@@ -80,7 +48,7 @@ class MfccStats(ClipFeaturizer):
         self.cache_dir = cache_dir
 
     def _config(self):
-        return {"kind": "mfcc", "n_mfcc": self.n_mfcc, "clip_seconds": round(self.clip_seconds, 3)}
+        return {"kind": "mfcc", "version": FEATURE_VERSION, "n_mfcc": self.n_mfcc, "clip_seconds": round(self.clip_seconds, 3)}
 
     def _vector(self, wave):
         import librosa
@@ -106,7 +74,7 @@ class EncoderEmbedding(ClipFeaturizer):
         self.cache_dir = cache_dir
 
     def _config(self):
-        return {"kind": "encoder", "encoder": self.encoder, "clip_seconds": round(self.clip_seconds, 3)}
+        return {"kind": "encoder", "version": FEATURE_VERSION, "encoder": self.encoder, "clip_seconds": round(self.clip_seconds, 3)}
 
     def _vector(self, wave):
         return np.asarray(AUDIO_ENCODERS.get(self.encoder).load()(wave), dtype=np.float32)

@@ -9,10 +9,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
 from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, register
 from automl.data.profile import DataProfile
+from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
 
 
@@ -128,13 +128,10 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
-        counts = np.bincount(y_enc)
-        # Early stopping needs a stratified inner split with every class on both sides.
-        if self.early_stopping_rounds and len(y) >= 40 and counts.min() >= 2:
-            X_tr, X_va, y_tr, y_va = train_test_split(
-                X, y_enc, test_size=0.2, stratify=y_enc, random_state=self.random_state)
+        tr, va = inner_split(y_enc, self.random_state, fraction=0.2, min_per_class=2)
+        if self.early_stopping_rounds and len(va):
             probe = self._model(self.n_estimators, self.early_stopping_rounds)
-            probe.fit(X_tr, y_tr, eval_set=[(X_va, y_va)], verbose=False)
+            probe.fit(X[tr], y_enc[tr], eval_set=[(X[va], y_enc[va])], verbose=False)
             self.best_n_estimators_ = int(probe.best_iteration) + 1
         else:
             self.best_n_estimators_ = min(self.n_estimators, 100)

