@@ -131,7 +131,7 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
             self.epochs_run_ = epoch + 1
             if len(va):
                 acc = float((self._proba([images[j] for j in va]).argmax(1) == y_enc[va]).mean())
-                if acc > best:
+                if acc >= best:  # on ties keep the later, longer-trained weights
                     best, bad_epochs = acc, 0
                     best_state = ({k_: v.detach().clone() for k_, v in body.state_dict().items()},
                                   {k_: v.detach().clone() for k_, v in head.state_dict().items()})

