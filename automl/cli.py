@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=5000)
     _add_common(u)
 
+    b = sub.add_parser("backbones", help="list pretrained backbones/encoders and whether they are usable offline")
+    _add_common(b)
+
     r = sub.add_parser("runs", help="list past searches in an output folder")
     r.add_argument("--output", type=Path, default=Path("automl-runs"))
     _add_common(r)
@@ -170,7 +173,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"search": cmd_search, "predict": cmd_predict, "ui": cmd_ui, "runs": cmd_runs}
+def cmd_backbones(args: argparse.Namespace) -> int:
+    from automl.components.backbones_report import all_reports
+
+    for kind, rows in all_reports():
+        print(f"{kind}:")
+        for name, state, detail in rows:
+            print(f"  {name:24} {state:12} {detail}")
+    return 0
+
+
+COMMANDS = {"search": cmd_search, "predict": cmd_predict, "ui": cmd_ui, "runs": cmd_runs,
+            "backbones": cmd_backbones}
 
 
 def main(argv: list[str] | None = None) -> int:

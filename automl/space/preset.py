@@ -11,6 +11,7 @@ semi:                     # semi-supervised wrappers; used only when there is un
   pseudo_label: {}
 start:                    # evaluated first, in order, at each component's defaults
   - {learner: logreg, features: tabular}
+  - {learner: logreg, features: tabular, with: {C: 0.1}}   # defaults, with some values set
 ```
 An override is ``{low, high[, log]}`` for numbers, a list for choices, or a value to fix.
 Everything is checked on load against the registries; unknown names get a did-you-mean.
@@ -111,7 +112,19 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
             continue  # refers to a component left out (unavailable here): skip quietly, noted above
         if point.get("semi", "none") != "none" and point["semi"] not in semi:
             continue  # no unlabelled data (or method unavailable)
-        start.append({k: str(v) for k, v in point.items()})
+        overrides = point.get("with") or {}
+        domains = {**learners[point["learner"]], **features.get(point.get("features") or "", {})}
+        unknown = [k for k in overrides if k not in domains]
+        if unknown:
+            raise SearchSpaceError(f"{where}: 'with' sets unknown parameter(s) {unknown}; known: "
+                                   f"{', '.join(domains)}.")
+        try:
+            for k, v in overrides.items():
+                domains[k].check(f"{where}.with.{k}", v)
+        except SearchSpaceError as e:  # e.g. a backbone not available here: skip this point
+            notes.append(f"start point {i} skipped: {e}")
+            continue
+        start.append({**{k: str(v) for k, v in point.items() if k != "with"}, "with": dict(overrides)})
     return SearchSpace(learners, features, tuple(start), source, tuple(notes), semi)
 
 

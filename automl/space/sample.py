@@ -74,8 +74,10 @@ def start_points(space: SearchSpace, profile: DataProfile) -> list[dict[str, Any
             if len(space.features) > 1:
                 params["features"] = fname
             comps.append((FEATURES.get(fname), space.features[fname]))
+        overrides = point.get("with", {})
         for info, domains in comps:
-            params.update(_default_params(info.name, info.defaults(profile), domains))
+            defaults = {**info.defaults(profile), **{k: v for k, v in overrides.items() if k in domains}}
+            params.update(_default_params(info.name, defaults, domains))
         if space.semi:
             params["semi"] = point.get("semi", "none")
             if params["semi"] != "none":

@@ -104,3 +104,17 @@ def test_preset_files_have_purpose_and_cost_headers():
         head = path.read_text().splitlines()[:4]
         assert any(l.startswith("# purpose:") for l in head), path
         assert any(l.startswith("# cost:") for l in head), path
+
+
+def test_start_points_can_set_values(profile):
+    raw = {"learners": {"logreg": {}}, "features": {"tabular": {}},
+           "start": [{"learner": "logreg", "features": "tabular", "with": {"C": 0.1, "scaler": "none"}},
+                     {"learner": "logreg", "features": "tabular", "with": {"C": 1e9}}]}
+    space = build_space(raw, profile)
+    assert len(space.start) == 1 and "skipped" in " ".join(space.notes)  # 1e9 is not legal
+    study = optuna.create_study()
+    study.enqueue_trial(start_points(space, profile)[0])
+    spec = suggest_pipeline(study.ask(), space)
+    assert spec.learner.params["C"] == 0.1 and spec.features.params["scaler"] == "none"
+    with pytest.raises(SearchSpaceError, match="unknown parameter"):
+        build_space({**raw, "start": [{"learner": "logreg", "with": {"gamma": 1}}]}, profile)
