@@ -24,6 +24,10 @@ class Registry(Generic[T]):
         self._items[name] = info
         return info
 
+    def unregister(self, name: str) -> None:
+        """Drop an entry (plug-ins and tests that register temporary ones)."""
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]

@@ -11,6 +11,58 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+TINY_TEXT = "tiny_test_bert"
+POS = ["a wonderful , moving film", "great acting and a lovely story", "i loved every minute of it",
+       "a delight from start to finish", "funny , warm and smart", "the best film this year",
+       "superb cast , great fun", "beautiful and touching work"]
+NEG = ["a dull , boring mess", "i hated the plot", "the worst film this year",
+       "tedious and far too long", "awful acting , weak script", "a boring and stupid film",
+       "nothing works in this dull film", "painful to sit through"]
+
+
+@pytest.fixture
+def toy_reviews():
+    """16 short reviews, 8 per sentiment: (texts, labels)."""
+    return np.array(POS + NEG, dtype=object), np.array(["pos"] * len(POS) + ["neg"] * len(NEG))
+
+
+@pytest.fixture
+def tiny_text_encoder(tmp_path_factory):
+    """A 2-layer, 32-d BERT with random weights and a small word-level vocabulary, saved as a
+    local model folder and found through $AUTOML_TEXT_MODELS, the route users take too."""
+    import os
+
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("text_models")
+    words = sorted({w for t in POS + NEG for w in t.split()} | {"movie", "plot", "great", "good"})
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                                 num_attention_heads=2, intermediate_size=64,
+                                 max_position_embeddings=64))
+    fast.save_pretrained(root / TINY_TEXT)
+    model.save_pretrained(root / TINY_TEXT)
+    from automl.components.text.encoders import ENCODERS, EncoderInfo
+
+    if TINY_TEXT not in ENCODERS:
+        ENCODERS.register(TINY_TEXT, EncoderInfo(TINY_TEXT, "none/none", 0.1, 32, "test"))
+    old = os.environ.get("AUTOML_TEXT_MODELS")
+    os.environ["AUTOML_TEXT_MODELS"] = str(root)
+    yield TINY_TEXT
+    ENCODERS.unregister(TINY_TEXT)  # later tests must see only the real encoders
+    if old is None:
+        os.environ.pop("AUTOML_TEXT_MODELS")
+    else:
+        os.environ["AUTOML_TEXT_MODELS"] = old
+
+
 @pytest.fixture
 def wine_csv(tmp_path: Path) -> Path:
     from sklearn.datasets import load_wine

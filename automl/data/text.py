@@ -12,6 +12,9 @@ SEPARATOR = " | "
 # ~3 words on average. Categorical strings ("red", "NY") are short and repeat.
 MIN_MEAN_WORDS = 3.0
 MIN_UNIQUE_FRACTION = 0.5
+# Encoders read at most a few hundred word pieces; beyond this many words a document is
+# truncated by every encoder in the space (TF-IDF still sees all of it).
+LONG_WORDS = 400
 
 
 def text_columns(X: pd.DataFrame, text_column: str | None, source: str) -> list[str]:
@@ -49,12 +52,18 @@ def make_text_dataset(X: pd.DataFrame, y: np.ndarray, cols: list[str], source: s
         raise DataError(f"{source}: {len(empty)} labelled row(s) have empty text in {cols} "
                         f"(first rows: {list(empty[:5] + 2)}, counting the header as line 1). "
                         "Remove them or fill in the text.")
+    notes = [f"Text from column(s) {cols}."]
+    words = np.array([len(t.split()) for t in texts])
+    if (words > LONG_WORDS).any():
+        notes.append(f"{int((words > LONG_WORDS).sum())} document(s) have more than {LONG_WORDS} words "
+                     f"(longest {int(words.max())}); encoders read only their first few hundred "
+                     "word pieces, so those are truncated (TF-IDF features still see all the text).")
     unl = None
     if pool is not None and set(cols) <= set(pool.columns):
         unl = join_text(pool, cols)
         unl = unl[[bool(t.strip()) for t in unl]]
     return Dataset(Modality.TEXT, texts, y, source, unlabelled=unl,
-                   notes=(f"Text from column(s) {cols}.",), schema={"text_columns": list(cols)})
+                   notes=tuple(notes), schema={"text_columns": list(cols)})
 
 
 def load_text_inputs(df: pd.DataFrame, schema: dict, source: str) -> np.ndarray:

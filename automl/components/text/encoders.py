@@ -76,9 +76,17 @@ def encoder_report() -> list[tuple[str, str, str]]:
     return rows
 
 
+def _quiet() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-load progress bars would flood the search log
+    hf_logging.set_verbosity_error()
+
+
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
+    _quiet()
     where, why = ENCODERS.get(name).location()
     if where is None:
         raise RuntimeError(f"text encoder {name!r}: {why}")
@@ -90,6 +98,7 @@ def load_model(name: str):
     """A fresh (trainable) copy of the encoder."""
     from transformers import AutoModel
 
+    _quiet()
     where, why = ENCODERS.get(name).location()
     if where is None:
         raise RuntimeError(f"text encoder {name!r}: {why}")

