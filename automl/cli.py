@@ -71,7 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the output folder)")
     s.add_argument("--study", help="study name (default: from the data path); re-use it to resume")
     s.add_argument("--jobs", type=int, dest="n_jobs", help="threads per trial (default: all cores)")
+    s.add_argument("--heartbeat", type=float, help="seconds between worker heartbeats (default 20); "
+                   "a worker silent for 3 beats has its trial failed and retried")
     _add_common(s)
+
+    w = sub.add_parser("worker", help="join a running search's study and run its trials")
+    w.add_argument("--storage", required=True, help="the search's Optuna storage URL (postgresql:// or journal:///)")
+    w.add_argument("--study", required=True, help="the search's study name")
+    w.add_argument("--budget", type=_budget, help="stop after this long (default: when the study's budget ends)")
+    w.add_argument("--tracking-uri", help="MLflow tracking URI (default: the one stored with the study)")
+    w.add_argument("--data", type=Path, help="local copy of the study's data, if not at the same path")
+    w.add_argument("--cache", type=Path, help="embedding cache folder (default: the search's, if reachable)")
+    w.add_argument("--jobs", type=int, default=1, dest="n_jobs",
+                   help="threads per trial (default 1: workers x threads should not exceed the cores)")
+    _add_common(w)
 
     p = sub.add_parser("predict", help="predict with a saved model")
     p.add_argument("--model", required=True, type=Path, help="the model folder of a search (automl-runs/<name>/model)")
@@ -113,6 +126,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"model: {result.model_dir}")
     print(f"predict: automl predict --model {result.model_dir} --data NEW_DATA --out predictions.csv")
     print(f"runs: automl ui --output {config.output}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from automl.search.worker import work
+
+    result = work(args.storage, args.study, budget=args.budget, tracking_uri=args.tracking_uri,
+                  data=args.data, cache_dir=args.cache, n_jobs=args.n_jobs)
+    print(f"worker {result.worker}: {result.trials_run} trial(s) in {result.seconds:.0f}s, "
+          f"stopped by {result.stopped_by}")
     return 0
 
 
@@ -183,7 +206,7 @@ def cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"search": cmd_search, "predict": cmd_predict, "ui": cmd_ui, "runs": cmd_runs,
+COMMANDS = {"search": cmd_search, "worker": cmd_worker, "predict": cmd_predict, "ui": cmd_ui, "runs": cmd_runs,
             "backbones": cmd_backbones}
 
 

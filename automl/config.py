@@ -63,11 +63,14 @@ class SearchConfig:
     tracking_uri: str | None = None  # None: sqlite in the output folder
     study: str | None = None  # None: derived from the data path
     n_jobs: int | None = None  # threads for one trial; None: all cores
+    heartbeat: float = 20.0  # seconds between worker heartbeats; a silent worker's trial fails after 3x
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1, but got {self.trials}.")
+        if not 1 <= self.heartbeat <= 3600:
+            raise ConfigError(f"--heartbeat must be between 1 and 3600 seconds, but got {self.heartbeat}.")
         if not 2 <= self.cv <= 20:
             raise ConfigError(f"--cv must be between 2 and 20 folds, but got {self.cv}.")
 

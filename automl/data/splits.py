@@ -9,8 +9,10 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from automl.data.profile import DataProfile
 from automl.logger import log
 
-# Tabular trials take milliseconds, so tiny tables get repeated CV: it cuts the noise of the
-# score that picks the winner (5-fold on 60 rows has a standard error near 6 points).
+# Tiny data gets repeated CV whatever the modality: it cuts the noise of the score that picks
+# the winner (5-fold on 60 rows has a standard error near 6 points). Without it, a search of
+# 30 cheap TF-IDF variants on 32 sentences found one at 0.85 CV accuracy that scored 0.53 on
+# the held-out test set: the maximum of many noisy estimates is optimistic.
 REPEATS_BELOW_ROWS = {100: 3, 300: 2}
 
 
@@ -51,11 +53,10 @@ def make_fold_plan(y: np.ndarray, cv: int, seed: int, profile: DataProfile) -> F
                 f"must hold each class). Add examples to that class to use more folds.")
         log.warning(note)
     repeats = 1
-    if profile.modality == "tabular":
-        for limit, r in sorted(REPEATS_BELOW_ROWS.items()):
-            if profile.n_rows < limit:
-                repeats = r
-                break
+    for limit, r in sorted(REPEATS_BELOW_ROWS.items()):
+        if profile.n_rows < limit:
+            repeats = r
+            break
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed)
     tests = tuple(np.sort(test) for _, test in splitter.split(np.zeros(len(y)), y))
     return FoldPlan(tests, len(y), k, repeats, note)

@@ -11,11 +11,15 @@ REFIT_SAFETY = 1.5
 
 
 class Deadline:
-    def __init__(self, seconds: float, clock=time.monotonic) -> None:
+    def __init__(self, seconds: float, clock=time.monotonic, reserve: float | None = None) -> None:
         self._clock = clock
         self.start = clock()
         self.end = self.start + seconds
-        self.reserve = max(MIN_RESERVE_SECONDS, MIN_RESERVE_FRACTION * seconds)
+        self.reserve = max(MIN_RESERVE_SECONDS, MIN_RESERVE_FRACTION * seconds) if reserve is None else reserve
+
+    def end_no_later_than(self, seconds_from_now: float) -> None:
+        """Move the end earlier (a worker following its study's shared deadline)."""
+        self.end = min(self.end, self._clock() + max(0.0, seconds_from_now))
 
     def expect_refit(self, fit_seconds: float) -> None:
         """Grow the reserve to cover refitting a model that took ``fit_seconds`` per fold."""

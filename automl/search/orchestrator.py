@@ -25,9 +25,11 @@ from automl.logger import log
 from automl.search.budget import REFIT_SAFETY, Deadline
 from automl.search.evaluate import cross_validate
 from automl.search.metrics import METRICS, MetricInfo, default_metric
-from automl.search.objective import Objective, log_trial, trial_record
-from automl.search.study import (PROBLEM_KEY, Problem, check_same_problem, make_storage,
-                                 open_study, stored_problem)
+from automl.search.loop import TrialLog, backfill, run_trials, wait_for_running
+from automl.search.objective import Objective, trial_record
+from automl.search.quota import StudyLock
+from automl.search.study import (PROBLEM_KEY, SEARCH_END_KEY, SETTINGS_KEY, Problem,
+                                 check_same_problem, make_storage, open_study, stored_problem)
 from automl.space.preset import SearchSpace, load_space
 from automl.space.sample import start_points
 from automl.space.spec import ComponentSpec, PipelineSpec
@@ -86,7 +88,7 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    storage = make_storage(config.storage_url)
+    storage = make_storage(config.storage_url, config.heartbeat)
     study, created = open_study(storage, config.study_name, metric.direction, config.seed)
     problem = _problem(study, ds, profile, metric, y, classes, config, space)
     if created:
@@ -108,8 +110,14 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     if parent:
         study.set_user_attr("automl.mlflow_parent_run_id", parent)
     tracker.log_artifacts({"": run_dir / "profile.json", "space": Path(space.source)})
+    study.set_user_attr(SETTINGS_KEY, _settings(config, ctx, space))
+    _publish_search_end(study, deadline)
+    trial_log = TrialLog(tracker, metric)
     stopped_by = _optimize(study, Objective(space, ds.X, y, problem.folds, metric, ctx, deadline),
-                           config, deadline, tracker, metric)
+                           config, deadline, trial_log)
+    if stopped_by != "interrupted":
+        wait_for_running(study, timeout=max(0.0, deadline.total_left() - deadline.reserve))
+    _backfill(study, tracker, trial_log)
 
     best = _best_trial(study)
     spec = PipelineSpec.from_dict(best.user_attrs["spec"])
@@ -208,6 +216,31 @@ def _log_regime(profile: DataProfile, space: SearchSpace, problem: Problem, metr
         log.info("Note: %s", note)
 
 
+def _settings(config: SearchConfig, ctx: BuildContext, space: SearchSpace) -> dict[str, Any]:
+    """What a worker needs to load the data and run trials exactly as this search does."""
+    import yaml
+
+    return {"space": yaml.safe_load(Path(space.source).read_text()),"label": config.label, "text_column": config.text_column,
+            "unlabelled": str(Path(config.unlabelled).resolve()) if config.unlabelled else None,
+            "seed": config.seed, "trials": config.trials, "heartbeat": config.heartbeat,
+            "cache_dir": str(Path(ctx.cache_dir).resolve()) if ctx.cache_dir else None,
+            "tracking_uri": redact_url(config.tracking), "study": config.study_name}
+
+
+def _backfill(study: optuna.Study, tracker: Tracker, trial_log: TrialLog) -> None:
+    logged = getattr(tracker, "logged_trials", None)
+    if logged is None:
+        return
+    try:
+        n = backfill(study, trial_log, logged())
+    except Exception as e:  # noqa: BLE001 - tracking must never stop a search
+        log.warning("Could not check the tracker for missing trials: %s", e)
+        return
+    if n:
+        log.info("Logged %d trial(s) the tracker had not received (other workers' or earlier "
+                 "failures).", n)
+
+
 def _search_params(config: SearchConfig, problem: Problem, profile: DataProfile,
                    space: SearchSpace) -> dict[str, Any]:
     return {"data": problem.data, "modality": profile.modality, "metric": problem.metric,
@@ -227,24 +260,7 @@ def _default_tracker(config: SearchConfig) -> Tracker:
 
 
 def _optimize(study: optuna.Study, objective: Objective, config: SearchConfig,
-              deadline: Deadline, tracker: Tracker, metric: MetricInfo) -> str:
-    stop = {"why": "budget"}
-
-    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        rec = trial_record(trial)
-        log_trial(rec, metric.name)
-        try:
-            tracker.log_trial(rec, metric.name)
-        except Exception as e:  # noqa: BLE001 - tracking must never stop a search
-            log.warning("Could not log trial %d to the tracker: %s", trial.number, e)
-        if trial.state == optuna.trial.TrialState.COMPLETE and _is_best(study, trial):
-            deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
-        if config.trials is not None and _n_finished(study) >= config.trials:
-            stop["why"] = "trials"
-            study.stop()
-        elif deadline.search_left() <= 0:
-            study.stop()
-
+              deadline: Deadline, trial_log: TrialLog) -> str:
     remaining = None
     if config.trials is not None:
         remaining = config.trials - _n_finished(study)
@@ -256,25 +272,27 @@ def _optimize(study: optuna.Study, objective: Objective, config: SearchConfig,
         return "budget"
     log.info("Searching for up to %s%s.", _fmt_seconds(deadline.search_left()),
              f" or {remaining} more trial(s)" if remaining else "")
-    try:
-        study.optimize(objective, n_trials=remaining, timeout=deadline.search_left(),
-                       catch=(Exception,), callbacks=[after_trial])
-    except KeyboardInterrupt:
+
+    def on_best(trial: optuna.trial.FrozenTrial) -> None:
+        deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
+        _publish_search_end(study, deadline)
+
+    stopped = run_trials(study, objective, lock=StudyLock(config.storage_url, config.study_name),
+                         limit=lambda: config.trials, deadline=deadline, trial_log=trial_log,
+                         on_best=on_best)
+    if stopped == "interrupted":
         log.warning("Interrupted: every finished trial is kept in the study; refitting the best "
                     "so far (press Ctrl-C again to abort). Re-run the same command to resume.")
-        return "interrupted"
-    return stop["why"]
+    return stopped
+
+
+def _publish_search_end(study: optuna.Study, deadline: Deadline) -> None:
+    """Workers stop starting trials when this search does (its refit reserve included)."""
+    study.set_user_attr(SEARCH_END_KEY, time.time() + deadline.search_left())
 
 
 def _n_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
-
-
-def _is_best(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-    try:
-        return study.best_trial.number == trial.number
-    except ValueError:
-        return False
 
 
 def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:

@@ -6,6 +6,7 @@ resumed search (or another worker) evaluates exactly the same problem the same w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import warnings
@@ -22,9 +23,23 @@ from automl.exceptions import ConfigError, DataError
 HEARTBEAT_SECONDS = 20
 GRACE_SECONDS = 60
 PROBLEM_KEY = "automl.problem"
+SETTINGS_KEY = "automl.settings"  # how to load the data and run: read by workers
+SEARCH_END_KEY = "automl.search_end"  # wall-clock time (epoch s) when trials must stop
+JOURNAL_PREFIX = "journal:///"
 
 
-def make_storage(url: str) -> optuna.storages.BaseStorage:
+def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL: any SQLAlchemy URL (sqlite, postgresql, mysql) or
+    ``journal:///path/to/file`` for Optuna's journal file, which several processes on one
+    machine can share without SQLite's locking errors."""
+    if url.startswith(JOURNAL_PREFIX):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url[len(JOURNAL_PREFIX):]
+        if not Path(path).parent.is_dir():
+            raise ConfigError(f"Journal storage {url}: the folder {Path(path).parent} does not exist. "
+                              "Create it, or give a path in an existing folder.")
+        return JournalStorage(JournalFileBackend(path))
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # Wait for a lock instead of failing at once when another process writes.
@@ -37,8 +52,8 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
             # failing and retrying trials of dead workers.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(heartbeat)),
+                grace_period=max(2, int(heartbeat * GRACE_SECONDS / HEARTBEAT_SECONDS)),
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=1))
     except Exception as e:  # noqa: BLE001 - driver errors vary; all mean "cannot open it"

@@ -18,8 +18,15 @@ MAX_PARAM_CHARS = 500  # longer values are cut: MLflow rejects very long params
 
 class MlflowTracker:
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None) -> None:
+        import os
+
         from mlflow.tracking import MlflowClient
 
+        if tracking_uri.startswith("http"):
+            # MLflow's default retries an unreachable server for minutes per call; a search
+            # would stall on every trial. Fail fast instead: unsent trials are retried later.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         self.uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
         exp = self.client.get_experiment_by_name(experiment)
@@ -48,6 +55,10 @@ class MlflowTracker:
         self.parent_id = run.info.run_id
         self._log_params(self.parent_id, params)
         return self.parent_id
+
+    def attach(self, parent_id: str) -> None:
+        """Log trials under an existing parent run (a worker joining a search)."""
+        self.parent_id = self.client.get_run(parent_id).info.run_id
 
     def log_trial(self, trial: TrialRecord, metric: str) -> None:
         from mlflow.entities import Metric

@@ -50,11 +50,11 @@ class SetFitClassifier(_EncoderLearner):
     """Contrastive fine-tuning on sentence pairs (same class -> cosine 1, different -> 0),
     then a logistic-regression head on the tuned embeddings (Tunstall et al., 2022).
 
-    SetFit feeds each pair through the encoder separately; here every step embeds one
-    class-balanced batch of sentences once and scores all of its pairs, so a step yields
-    batch*(batch-1)/2 pairs for batch forward passes instead of batch pairs for 2*batch. The
-    number of pairs seen matches SetFit's ``pairs`` rounds (one positive and one negative per
-    example per round) at several times less compute.
+    SetFit feeds each pair through the encoder separately. Here each step embeds one
+    class-balanced batch of sentences once and scores all batch*(batch-1)/2 pairs in it. The
+    number of optimiser steps is SetFit's (``pairs`` rounds of one positive and one negative
+    pair per example, ``batch_size`` pairs a step), so each step sees many more pairs for half
+    the forward passes.
     """
 
     def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 64,
@@ -78,8 +78,7 @@ class SetFitClassifier(_EncoderLearner):
     def _batches(self, y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """Class-balanced batches: classes take turns, each drawing from its shuffled members."""
         n, b = len(y), max(2, min(self.batch_size, len(y)))
-        per_step = b * (b - 1) / 2
-        steps = max(1, int(np.ceil(self.epochs * 2 * self.pairs * n / per_step)))
+        steps = max(1, int(np.ceil(self.epochs * 2 * self.pairs * n / b)))
         pools = {c: rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)}
         cursor = dict.fromkeys(pools, 0)
         classes = list(pools)
