@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from functools import lru_cache
@@ -97,6 +98,19 @@ def adapted_checkpoint(cache_dir: str | None, parts: dict[str, Any], pool_keys: 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
     return json.loads((Path(folder) / "meta.json").read_text())
+
+
+def collect_curves(cache_dir: str | None, dest: Path) -> Path | None:
+    """Copy the loss curves and ``meta.json`` of every adapted checkpoint in the cache (small
+    files, not the weights) to ``dest/<key>/``, for the run folder and MLflow; None if none."""
+    found = sorted(ArtifactCache(cache_dir).root.glob("artifacts/ssl-*/meta.json")) if cache_dir else []
+    for meta in found:
+        out = dest / meta.parent.name
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("meta.json", "loss.json", "loss.png"):
+            if (meta.parent / name).is_file():
+                shutil.copyfile(meta.parent / name, out / name)
+    return dest if found else None
 
 
 def plot_losses(losses: list[float], path: Path, title: str) -> None:
