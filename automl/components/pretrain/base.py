@@ -28,7 +28,9 @@ NONE = "none"
 
 @dataclass(frozen=True)
 class SSLMethodInfo:
-    """``train(backbone, pool, run) -> None`` trains in place; ``run`` (a ``TrainingRun``)
+    """``train`` adapts the backbone in place from pool items only. Text methods take
+    ``(model, tokenizer, texts, run, epochs, seed, device=)``, image methods
+    ``(body, images, run, epochs, seed, transform, device=)``; ``run`` (a ``TrainingRun``)
     records the loss of every step and says when the time limit is reached."""
 
     name: str
