@@ -13,6 +13,7 @@ import numpy as np
 import optuna
 
 from automl.components.base import BuildContext
+from automl.components.pretrain.checkpoint import collect_curves
 from automl.config import SearchConfig, redact_url
 from automl.data.dataset import Dataset
 from automl.data.load import load_dataset
@@ -129,6 +130,9 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     specs, weights, meta["ensemble_oof_score"] = _final_members(study, best, y, metric, deadline)
     refit_ctx = replace(ctx, time_limit=max(deadline.total_left(), 1.0))
     model_dir, refit_s = refit_and_save(specs, weights, ds.X, y, refit_ctx, run_dir / "model", meta)
+    ssl_curves = collect_curves(ctx.cache_dir, run_dir / "ssl")
+    if ssl_curves:
+        tracker.log_artifacts({"ssl": ssl_curves})
 
     counts = {s: sum(t.state == s for t in study.trials) for s in FINISHED}
     result = SearchResult(

@@ -19,7 +19,7 @@ Everything is checked on load against the registries; unknown names get a did-yo
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,11 @@ from automl.components.base import FEATURES, LEARNERS, SEMI, ComponentInfo, load
 from automl.data.profile import DataProfile
 from automl.exceptions import SearchSpaceError
 from automl.logger import log
-from automl.space.domains import Domain
+from automl.space.domains import CategoricalDomain, Domain, Fixed
 
 # automl/presets links to the top-level search_spaces/, so presets ship inside the package.
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+SSL_PARAM = "ssl.method"  # declared by components that can load an SSL-adapted backbone
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class SearchSpace:
         names = [f"{LEARNERS.get(n).name} ({LEARNERS.get(n).strategy})" for n in self.learners]
         if self.features:
             names.append("features: " + ", ".join(self.features))
+        ssl = ssl_choices(self)
+        if ssl:
+            names.append("self-supervised pretraining on the pool: " + ", ".join(
+                f"{m} ({', '.join(users)})" for m, users in ssl.items()) + " (or none)")
         if self.semi:
             names.append("semi-supervised: " + ", ".join(self.semi) + " (or none)")
         return names
@@ -57,6 +62,19 @@ class SearchSpace:
                 "features": {k: _domains_repr(v) for k, v in self.features.items()},
                 "semi": {k: _domains_repr(v) for k, v in self.semi.items()},
                 "start": list(self.start), "notes": list(self.notes)}
+
+
+def ssl_choices(space: SearchSpace) -> dict[str, list[str]]:
+    """SSL method -> the components that may load a backbone adapted with it."""
+    out: dict[str, list[str]] = {}
+    for name, domains in {**space.features, **space.learners}.items():
+        dom = domains.get(SSL_PARAM)
+        choices = dom.choices if isinstance(dom, CategoricalDomain) else (
+            (dom.value,) if isinstance(dom, Fixed) else ())
+        for method in choices:
+            if method != "none":
+                out.setdefault(method, []).append(name)
+    return out
 
 
 def _domains_repr(domains: dict[str, Domain]) -> dict[str, str]:
@@ -96,6 +114,7 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
         notes.append(f"No unlabelled data, so semi-supervised methods ({', '.join(semi)}) are "
                      "left out; pass --unlabelled to let the search weigh them.")
         semi = {}
+    notes.extend(_ssl_notes(learners, features, profile))
     if not learners:
         raise SearchSpaceError(f"{source}: no usable learner for {profile.modality} data. "
                                + " ".join(notes))
@@ -115,6 +134,9 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
         overrides = point.get("with") or {}
         domains = {**learners[point["learner"]], **features.get(point.get("features") or "", {})}
         unknown = [k for k in overrides if k not in domains]
+        if unknown and not profile.n_unlabelled and all(
+                k in _pool_only_params(point, profile) for k in unknown):
+            continue  # tries SSL, which needs unlabelled data (said in the notes)
         if unknown:
             raise SearchSpaceError(f"{where}: 'with' sets unknown parameter(s) {unknown}; known: "
                                    f"{', '.join(domains)}.")
@@ -126,6 +148,32 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
             continue
         start.append({**{k: str(v) for k, v in point.items() if k != "with"}, "with": dict(overrides)})
     return SearchSpace(learners, features, tuple(start), source, tuple(notes), semi)
+
+
+def _pool_only_params(point: dict, profile: DataProfile) -> set[str]:
+    """Parameters the point's components declare only when there is an unlabelled pool."""
+    pooled = replace(profile, n_unlabelled=1)
+    infos = [LEARNERS.get(point["learner"])] + ([FEATURES.get(point["features"])] if point.get("features") else [])
+    return {k for info in infos for k in set(info.space(pooled)) - set(info.space(profile))}
+
+
+def _ssl_notes(learners: dict, features: dict, profile: DataProfile) -> list[str]:
+    users = [n for n, d in {**features, **learners}.items() if SSL_PARAM in d]
+    if users:
+        return [f"Self-supervised continued pretraining ({SSL_PARAM}) is searched for "
+                f"{', '.join(users)}: the backbone is adapted on the {profile.n_unlabelled} "
+                "unlabelled items only (never on labelled ones, so every fold sees the same "
+                "adapted weights), trained once by the first trial that picks it and then read "
+                "from the cache."]
+    if profile.n_unlabelled:
+        return []
+    pooled = replace(profile, n_unlabelled=1)
+    would = [n for reg, sel in ((FEATURES, features), (LEARNERS, learners)) for n in sel
+             if SSL_PARAM in reg.get(n).space(pooled)]
+    if not would:
+        return []
+    return [f"No unlabelled data, so self-supervised continued pretraining ({SSL_PARAM} on "
+            f"{', '.join(would)}) is left out; pass --unlabelled to let the search weigh it."]
 
 
 def _select(section: dict, registry, key: str, profile: DataProfile, source: str,

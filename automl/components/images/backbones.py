@@ -135,20 +135,36 @@ def backbone_report() -> list[tuple[str, str, str]]:
     return rows
 
 
-def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0.0):
-    """The timm model with pretrained weights and no classifier (``num_classes=0``)."""
+def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+                    weights: str | None = None):
+    """The timm model with pretrained weights and no classifier (``num_classes=0``).
+
+    ``weights`` is the folder of an SSL-adapted copy (see ``automl.components.pretrain``),
+    loaded instead of the stock weights.
+    """
     import timm
     import torch
 
     info = BACKBONES.get(name)
+    kwargs = {"num_classes": 0, "drop_rate": drop_rate}
+    if drop_path_rate:
+        kwargs["drop_path_rate"] = drop_path_rate
+    if weights is not None:
+        from automl.components.pretrain.image_contrastive import FILE_NAME
+
+        file = Path(weights) / FILE_NAME
+        if not file.is_file():
+            raise RuntimeError(f"backbone {name!r}: the adapted weights {file} are gone (was the "
+                               "search's cache folder deleted or moved?); rerun the search, or "
+                               "copy the cache folder along with the model.")
+        model = timm.create_model(info.arch, pretrained=False, **kwargs)
+        model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+        return model
     source, why = info.weights()
     if source is None:
         from automl.exceptions import SearchSpaceError
 
         raise SearchSpaceError(f"backbone {name!r} has {why}")
-    kwargs = {"num_classes": 0, "drop_rate": drop_rate}
-    if drop_path_rate:
-        kwargs["drop_path_rate"] = drop_path_rate
     if source == info.hf_repo:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a hub that is not there
         return timm.create_model(f"hf-hub:{source}", pretrained=True, **kwargs)

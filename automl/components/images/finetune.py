@@ -15,6 +15,8 @@ from automl.components.base import BuildContext, ComponentInfo, register
 from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
 from automl.components.images.embed import RESOLUTIONS
 from automl.components.images.transforms import AugmentSpec, eval_transform, mix_batch, train_transform
+from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
+from automl.components.pretrain.image_contrastive import adapted_backbone
 from automl.data.dataset import Modality
 from automl.data.splits import inner_split
 from automl.data.images import read_rgb
@@ -33,7 +35,7 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
                  crop_scale: float = 0.6, flip: bool = True, jitter: float = 0.2,
                  trivial: bool = False, mixup: float = 0.0, cutmix: float = 0.0,
                  patience: int = 3, seed: int = 0, time_limit: float | None = None,
-                 n_jobs: int = 1, device: str = "cpu"):
+                 n_jobs: int = 1, device: str = "cpu", weights: str | None = None):
         self.backbone = backbone
         self.resolution = resolution
         self.mode = mode
@@ -57,6 +59,7 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
         self.time_limit = time_limit
         self.n_jobs = n_jobs
         self.device = device
+        self.weights = weights  # folder of an SSL-adapted backbone, or None for the stock one
 
     def _aug(self) -> AugmentSpec:
         return AugmentSpec(self.crop_scale, self.flip, self.jitter, self.trivial, self.mixup, self.cutmix)
@@ -88,7 +91,7 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
         k = len(self.classes_)
         info = BACKBONES.get(self.backbone)
-        body = create_backbone(self.backbone, drop_path_rate=self.drop_path).to(self.device)
+        body = create_backbone(self.backbone, drop_path_rate=self.drop_path, weights=self.weights).to(self.device)
         for p in body.parameters():
             p.requires_grad_(False)
         head = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(body.num_features, k)).to(self.device)
@@ -206,6 +209,7 @@ def _space(profile: DataProfile) -> dict:
         "augment.trivial": CategoricalDomain((False, True)),
         "augment.mixup": FloatDomain(0.0, 0.4),
         "augment.cutmix": FloatDomain(0.0, 1.0),
+        **ssl_space(Modality.IMAGE, profile),
     }
 
 
@@ -217,9 +221,10 @@ _NAMES = {"finetune.mode": "mode", "finetune.blocks": "blocks", "finetune.layer_
 
 
 def _build(params: dict[str, Any], ctx: BuildContext) -> ImageFineTuner:
-    kwargs = {_NAMES.get(k, k): v for k, v in params.items()}
+    kwargs = {_NAMES.get(k, k): v for k, v in params.items() if not k.startswith("ssl.")}
     return ImageFineTuner(**kwargs, seed=ctx.seed, time_limit=ctx.time_limit, n_jobs=ctx.n_jobs,
-                          device=ctx.device)
+                          device=ctx.device,
+                          weights=adapted_backbone(params, ctx, params.get("backbone", "efficientnet_lite0")))
 
 
 register(ComponentInfo(
@@ -236,7 +241,7 @@ register(ComponentInfo(
                         "reg.dropout": 0.2, "reg.drop_path": 0.1, "reg.weight_decay": 1e-2,
                         "reg.label_smoothing": 0.1, "augment.crop_scale": 0.6, "augment.flip": True,
                         "augment.jitter": 0.2, "augment.trivial": False, "augment.mixup": 0.0,
-                        "augment.cutmix": 0.0},
+                        "augment.cutmix": 0.0, **SSL_DEFAULTS},
     consumes="raw",
     cost=3,
     strategy="finetune",

@@ -94,11 +94,18 @@ def load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(where, local_files_only=True)
 
 
-def load_model(name: str):
-    """A fresh (trainable) copy of the encoder."""
+def load_model(name: str, weights: str | None = None):
+    """A fresh (trainable) copy of the encoder; ``weights`` is the folder of an adapted copy
+    (see ``automl.components.pretrain``), used instead of the stock weights."""
     from transformers import AutoModel
 
     _quiet()
+    if weights is not None:
+        if not (Path(weights) / "config.json").is_file():
+            raise RuntimeError(f"text encoder {name!r}: the adapted weights {weights} are gone "
+                               "(was the search's cache folder deleted or moved?); rerun the "
+                               "search, or copy the cache folder along with the model.")
+        return AutoModel.from_pretrained(weights, local_files_only=True)
     where, why = ENCODERS.get(name).location()
     if where is None:
         raise RuntimeError(f"text encoder {name!r}: {why}")
@@ -107,8 +114,8 @@ def load_model(name: str):
 
 
 @lru_cache(maxsize=2)
-def frozen_model(name: str, device: str):
-    return load_model(name).eval().to(device)
+def frozen_model(name: str, device: str, weights: str | None = None):
+    return load_model(name, weights).eval().to(device)
 
 
 def encode(model, tokenizer, texts, max_length: int, pooling: str, normalize: bool,

@@ -1,6 +1,7 @@
 """Text featurisers: frozen encoder embeddings (cached, with EDA views) and TF-IDF n-grams."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from automl.components.base import BuildContext, ComponentInfo, register
 from automl.components.features.cached import CachedViewFeaturizer
+from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
+from automl.components.pretrain.text_mlm import adapted_encoder
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, frozen_model, load_tokenizer, usable_encoders
 from automl.data.dataset import Modality
@@ -18,7 +21,7 @@ from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 class TextEmbedding(CachedViewFeaturizer):
     def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 128,
                  views: int = 0, strength: float = 0.0, seed: int = 0, cache_dir: str | None = None,
-                 n_jobs: int = 1, device: str = "cpu"):
+                 n_jobs: int = 1, device: str = "cpu", weights: str | None = None):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -28,10 +31,14 @@ class TextEmbedding(CachedViewFeaturizer):
         self.cache_dir = cache_dir
         self.n_jobs = n_jobs
         self.device = device
+        self.weights = weights  # folder of an SSL-adapted encoder, or None for the stock one
 
     def _config(self) -> dict[str, Any]:
+        # The adapted checkpoint's folder name is its content key: its embeddings get their own
+        # table. Stock embeddings keep the key they always had.
+        adapted = {"adapted": Path(self.weights).name} if self.weights else {}
         return {"kind": "text", "encoder": self.encoder, "from": ENCODERS.get(self.encoder).location()[1],
-                "pooling": self.pooling, "max_length": self.max_length}
+                "pooling": self.pooling, "max_length": self.max_length, **adapted}
 
     def _compute(self, items, view, seeds):
         import torch
@@ -41,7 +48,7 @@ class TextEmbedding(CachedViewFeaturizer):
         if view:
             thes = thesaurus_for(self.encoder)
             texts = [eda(t, self.strength, np.random.default_rng(s), thes) for t, s in zip(texts, seeds)]
-        vec = encode(frozen_model(self.encoder, self.device), load_tokenizer(self.encoder), texts,
+        vec = encode(frozen_model(self.encoder, self.device, self.weights), load_tokenizer(self.encoder), texts,
                      self.max_length, self.pooling, ENCODERS.get(self.encoder).normalize,
                      device=self.device)
         return vec.cpu().numpy()
@@ -88,14 +95,17 @@ register(ComponentInfo(
     modalities=frozenset({Modality.TEXT}),
     space=lambda p: {"encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
                      "pooling": CategoricalDomain(("mean", "cls")), "max_length": _lengths(p),
-                     "augment.views": IntDomain(0, 4), "augment.strength": FloatDomain(0.0, 0.5)},
+                     "augment.views": IntDomain(0, 4), "augment.strength": FloatDomain(0.0, 0.5),
+                     **ssl_space(Modality.TEXT, p)},
     build=lambda params, ctx: TextEmbedding(
         encoder=params.get("encoder", "minilm"), pooling=params.get("pooling", "mean"),
         max_length=params.get("max_length", 128), views=params.get("augment.views", 0),
         strength=params.get("augment.strength", 0.0), seed=ctx.seed, cache_dir=ctx.cache_dir,
-        n_jobs=ctx.n_jobs, device=ctx.device),
+        n_jobs=ctx.n_jobs, device=ctx.device,
+        weights=adapted_encoder(params, ctx, params.get("encoder", "minilm"))),
     defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
-                        "max_length": 128, "augment.views": 0, "augment.strength": 0.0},
+                        "max_length": 128, "augment.views": 0, "augment.strength": 0.0,
+                        **SSL_DEFAULTS},
     cost=1,
     strategy="transfer",
     available=lambda: None if usable_encoders() else

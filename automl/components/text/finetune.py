@@ -10,6 +10,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from automl.components.base import BuildContext, ComponentInfo, register
+from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
+from automl.components.pretrain.text_mlm import adapted_encoder
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, load_model, load_tokenizer, usable_encoders
 from automl.data.dataset import Modality
@@ -27,7 +29,7 @@ class _EncoderLearner(ClassifierMixin, BaseEstimator):
         torch.set_num_threads(max(1, self.n_jobs))
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
         self.tokenizer_ = load_tokenizer(self.encoder)
-        self.model_ = load_model(self.encoder).to(self.device)
+        self.model_ = load_model(self.encoder, self.weights).to(self.device)
         self._t0 = time.monotonic()
         return y_enc
 
@@ -60,7 +62,8 @@ class SetFitClassifier(_EncoderLearner):
     def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 64,
                  pairs: int = 20, epochs: int = 1, lr: float = 2e-5, batch_size: int = 16,
                  head_c: float = 1.0, augment: float = 0.0, seed: int = 0,
-                 time_limit: float | None = None, n_jobs: int = 1, device: str = "cpu"):
+                 time_limit: float | None = None, n_jobs: int = 1, device: str = "cpu",
+                 weights: str | None = None):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -74,6 +77,7 @@ class SetFitClassifier(_EncoderLearner):
         self.time_limit = time_limit
         self.n_jobs = n_jobs
         self.device = device
+        self.weights = weights  # folder of an SSL-adapted encoder, or None for the stock one
 
     def _batches(self, y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """Class-balanced batches: classes take turns, each drawing from its shuffled members."""
@@ -143,7 +147,7 @@ class TextFineTuner(_EncoderLearner):
                  epochs: int = 8, lr: float = 5e-5, batch_size: int = 16, dropout: float = 0.1,
                  weight_decay: float = 0.01, label_smoothing: float = 0.1, augment: float = 0.0,
                  patience: int = 2, seed: int = 0, time_limit: float | None = None, n_jobs: int = 1,
-                 device: str = "cpu"):
+                 device: str = "cpu", weights: str | None = None):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -159,6 +163,7 @@ class TextFineTuner(_EncoderLearner):
         self.time_limit = time_limit
         self.n_jobs = n_jobs
         self.device = device
+        self.weights = weights
 
     def fit(self, X, y):
         import torch
@@ -228,11 +233,12 @@ def _common(p: DataProfile) -> dict:
     return {"encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
             "pooling": CategoricalDomain(("mean", "cls")),
             "max_length": CategoricalDomain((32, 64, 128)),
-            "augment.strength": FloatDomain(0.0, 0.3)}
+            "augment.strength": FloatDomain(0.0, 0.3), **ssl_space(Modality.TEXT, p)}
 
 
-def _ctx(ctx: BuildContext) -> dict[str, Any]:
-    return {"seed": ctx.seed, "time_limit": ctx.time_limit, "n_jobs": ctx.n_jobs, "device": ctx.device}
+def _ctx(params: dict[str, Any], ctx: BuildContext) -> dict[str, Any]:
+    return {"seed": ctx.seed, "time_limit": ctx.time_limit, "n_jobs": ctx.n_jobs, "device": ctx.device,
+            "weights": adapted_encoder(params, ctx, params.get("encoder", "minilm"))}
 
 
 register(ComponentInfo(
@@ -248,11 +254,11 @@ register(ComponentInfo(
         max_length=params.get("max_length", 64), pairs=params.get("pairs", 20),
         epochs=params.get("epochs", 1), lr=params.get("lr", 2e-5),
         batch_size=params.get("batch_size", 16), head_c=params.get("head_c", 1.0),
-        augment=params.get("augment.strength", 0.0), **_ctx(ctx)),
+        augment=params.get("augment.strength", 0.0), **_ctx(params, ctx)),
     # SetFit's published defaults: 20 pair rounds, one epoch, lr 2e-5, batch 16.
     defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
                         "max_length": 64, "augment.strength": 0.0, "pairs": 20, "epochs": 1,
-                        "lr": 2e-5, "batch_size": 16, "head_c": 1.0},
+                        "lr": 2e-5, "batch_size": 16, "head_c": 1.0, **SSL_DEFAULTS},
     consumes="raw",
     cost=2,
     strategy="finetune",
@@ -274,11 +280,11 @@ register(ComponentInfo(
         lr=params.get("lr", 5e-5), batch_size=params.get("batch_size", 16),
         dropout=params.get("reg.dropout", 0.1), weight_decay=params.get("reg.weight_decay", 0.01),
         label_smoothing=params.get("reg.label_smoothing", 0.1),
-        augment=params.get("augment.strength", 0.0), **_ctx(ctx)),
+        augment=params.get("augment.strength", 0.0), **_ctx(params, ctx)),
     defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
                         "max_length": 64, "augment.strength": 0.0, "epochs": 8, "lr": 5e-5,
                         "batch_size": 16, "reg.dropout": 0.1, "reg.weight_decay": 0.01,
-                        "reg.label_smoothing": 0.1},
+                        "reg.label_smoothing": 0.1, **SSL_DEFAULTS},
     consumes="raw",
     cost=3,
     strategy="finetune",

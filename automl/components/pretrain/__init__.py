@@ -1,0 +1,1 @@
+"""Self-supervised continued pretraining of backbones on the unlabelled pool."""
