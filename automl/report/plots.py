@@ -11,6 +11,7 @@ import re
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from automl.report.analysis import ClassQuality, GroupStats, TrialRow
 
@@ -24,7 +25,7 @@ def to_svg(fig: Figure) -> str:
     buf = io.StringIO()
     # Fixed id salt: rewriting the report of the same study gives the same bytes.
     with matplotlib.rc_context({"svg.hashsalt": "automl-report", "svg.fonttype": "path"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     return _XML_PROLOGUE.sub("", buf.getvalue(), count=1)
 
 
@@ -44,6 +45,7 @@ def history(rows: list[TrialRow], maximize: bool, metric: str, baseline: float |
     if baseline is not None:
         ax.axhline(baseline, color=GREY, linestyle="--", linewidth=1, label="class-prior baseline")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.legend(loc="best", fontsize=8)
     return to_svg(fig)
