@@ -98,6 +98,12 @@ def test_report_renders_offline_without_errors(search_out: Path, driver, tmp_pat
         assert fetch not in html, fetch
     save_screenshot(driver, tmp_path / "report.png", full_page=True)
 
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{search_out / 'mlflow.db'}")
+    parent = summary["mlflow_parent_run_id"]
+    assert "report.html" in [a.path for a in client.list_artifacts(parent)]
+
 
 def free_port() -> int:
     with socket.socket() as s:
