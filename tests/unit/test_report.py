@@ -149,3 +149,24 @@ def test_cli_rewrites_the_report(run_dir: Path, capsys):
     assert main(["report", "--run", str(run_dir), "-q"]) == 0
     assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
     assert main(["report", "--run", str(run_dir.parent / "nope"), "-q"]) == 2
+
+
+def test_a_failing_report_never_fails_the_search(wine_csv: Path, tmp_path: Path, monkeypatch, caplog):
+    import automl.report
+    from automl.logger import log
+    from automl.config import Budget, SearchConfig
+    from automl.search.orchestrator import search
+    from automl.tracking.base import NullTracker
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(automl.report, "write_report", broken)
+    # An in-process CLI run earlier in the session stops the library logger propagating.
+    monkeypatch.setattr(log, "propagate", True)
+    config = SearchConfig(data=wine_csv, budget=Budget.parse("1m"), trials=1, output=tmp_path / "o",
+                          n_jobs=1)
+    result = search(config, tracker=NullTracker())
+    assert (result.model_dir / "bundle.json").is_file()
+    assert "Could not write the search report: RuntimeError: disk full" in caplog.text
+    assert (result.run_dir / "labels.json").is_file()  # written before the report failed
