@@ -153,8 +153,8 @@ def test_cli_rewrites_the_report(run_dir: Path, capsys):
 
 def test_a_failing_report_never_fails_the_search(wine_csv: Path, tmp_path: Path, monkeypatch, caplog):
     import automl.report
-    from automl.logger import log
     from automl.config import Budget, SearchConfig
+    from automl.logger import log
     from automl.search.orchestrator import search
     from automl.tracking.base import NullTracker
 
