@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backbones", help="list pretrained backbones/encoders and whether they are usable offline")
     _add_common(b)
 
+    rep = sub.add_parser("report", help="write (or rewrite) the HTML report of a finished search")
+    rep.add_argument("--run", required=True, type=Path, help="the search's run folder (automl-runs/<study>)")
+    rep.add_argument("--storage", help="Optuna storage URL the search used (default: sqlite in the output folder)")
+    _add_common(rep)
+
     r = sub.add_parser("runs", help="list past searches in an output folder")
     r.add_argument("--output", type=Path, default=Path("automl-runs"))
     _add_common(r)
@@ -196,6 +201,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from automl.report import write_report
+
+    print(write_report(args.run, storage=args.storage))
+    return 0
+
+
 def cmd_backbones(args: argparse.Namespace) -> int:
     from automl.components.backbones_report import all_reports
 
@@ -206,8 +218,8 @@ def cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"search": cmd_search, "worker": cmd_worker, "predict": cmd_predict, "ui": cmd_ui, "runs": cmd_runs,
-            "backbones": cmd_backbones}
+COMMANDS = {"search": cmd_search, "worker": cmd_worker, "predict": cmd_predict, "ui": cmd_ui,
+            "runs": cmd_runs, "backbones": cmd_backbones, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

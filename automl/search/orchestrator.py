@@ -142,6 +142,13 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
         seconds=deadline.elapsed(), stopped_by=stopped_by, profile=profile,
         tracking_uri=redact_url(config.tracking), parent_run_id=parent)
     _write_summary(result, study, metric, config, refit_s, baseline)
+    try:  # the report is a convenience: it must never fail a search that has its model
+        from automl.report import save_labels, write_report
+
+        save_labels(run_dir, y, len(classes))
+        tracker.log_artifacts({"": write_report(run_dir, study)})
+    except Exception as e:  # noqa: BLE001
+        log.warning("Could not write the search report: %s: %s", type(e).__name__, e)
     _export_to_tracker(tracker, model_dir, run_dir)
     tracker.finish_search(
         {f"best_{metric.name}": result.best_value, "trials_complete": result.n_complete,
