@@ -19,9 +19,12 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler: logging.Handler
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler = RichHandler(show_path=False, markup=False, rich_tracebacks=verbose)
+        # Logs go to stderr (stdout carries results); the live progress panel shares this console.
+        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False,
+                              rich_tracebacks=verbose)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -28,6 +29,7 @@ from automl.search.evaluate import cross_validate
 from automl.search.metrics import METRICS, MetricInfo, default_metric
 from automl.search.loop import TrialLog, backfill, run_trials, wait_for_running
 from automl.search.objective import Objective, trial_record
+from automl.search.progress import SearchStatus, live_status
 from automl.search.quota import StudyLock
 from automl.search.study import (PROBLEM_KEY, SEARCH_END_KEY, SETTINGS_KEY, Problem,
                                  check_same_problem, make_storage, open_study, stored_problem)
@@ -288,9 +290,12 @@ def _optimize(study: optuna.Study, objective: Objective, config: SearchConfig,
         deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
         _publish_search_end(study, deadline)
 
-    stopped = run_trials(study, objective, lock=StudyLock(config.storage_url, config.study_name),
-                         limit=lambda: config.trials, deadline=deadline, trial_log=trial_log,
-                         on_best=on_best)
+    status = SearchStatus(deadline, trial_log.metric, config.study_name)
+    status.update(study)
+    with live_status(status, enabled=log.isEnabledFor(logging.INFO)):
+        stopped = run_trials(study, objective, lock=StudyLock(config.storage_url, config.study_name),
+                             limit=lambda: config.trials, deadline=deadline, trial_log=trial_log,
+                             on_best=on_best, on_trial=lambda: status.update(study))
     if stopped == "interrupted":
         log.warning("Interrupted: every finished trial is kept in the study; refitting the best "
                     "so far (press Ctrl-C again to abort). Re-run the same command to resume.")

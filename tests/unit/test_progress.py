@@ -1,0 +1,27 @@
+"""The live status panel renders what the study holds."""
+import optuna
+
+from automl.search.budget import Deadline
+from automl.search.metrics import METRICS
+from automl.search.progress import SearchStatus
+from automl.space.spec import ComponentSpec, PipelineSpec
+
+
+def test_status_shows_counts_best_and_leaderboard():
+    from rich.console import Console
+
+    study = optuna.create_study(direction="maximize")
+    for value, C in ((0.7, 1.0), (0.9, 3.0), (0.8, 2.0)):
+        t = study.ask()
+        t.set_user_attr("spec", PipelineSpec(ComponentSpec("logreg", {"C": C})).to_dict())
+        study.tell(t, value)
+    study.tell(study.ask(), state=optuna.trial.TrialState.PRUNED)
+    status = SearchStatus(Deadline(600), METRICS.get("accuracy"), "demo")
+    status.update(study)
+    console = Console(record=True, width=120)
+    console.print(status)
+    text = console.export_text()
+    assert "3 complete, 1 pruned, 0 failed" in text
+    assert "best accuracy 0.9000 (trial 1)" in text and "C=3" in text
+    rows = [line for line in text.splitlines() if line.strip().startswith(("0 ", "1 ", "2 "))]
+    assert [r.split()[0] for r in rows] == ["1", "2", "0"]  # best first
