@@ -246,3 +246,28 @@ def test_worker_refuses_sqlite_and_other_data(tmp_path, problem, study_name, cap
     assert "different data" in capsys.readouterr().err
     assert main(["worker", "--storage", PG, "--study", "no-such-study"]) == 2
     assert "No study" in capsys.readouterr().err
+
+
+def test_credentials_never_reach_logs_mlflow_or_reports(tmp_path, problem, study_name, capsys):
+    """Trust auth accepts any password, so a URL with a secret still connects."""
+    from mlflow.tracking import MlflowClient
+
+    from automl.cli import main
+
+    data, space = problem
+    secret_url = PG.replace("postgres@", "postgres:s3cr3t-pw@")
+    out = tmp_path / "runs"
+    assert main(["search", "--data", str(data), "--space", str(space), "--output", str(out),
+                 "--storage", secret_url, "--study", study_name, "--cv", "3", "--budget", "1m",
+                 "--trials", "2", "-v"]) == 0
+    captured = capsys.readouterr()
+    assert "s3cr3t" not in captured.out + captured.err
+    for f in (out / study_name).rglob("*"):
+        if f.is_file() and f.suffix in (".json", ".html", ".yaml", ".txt"):
+            assert "s3cr3t" not in f.read_text(errors="ignore"), f
+    client = MlflowClient(f"sqlite:///{(out / 'mlflow.db').resolve()}")
+    exp = client.get_experiment_by_name(f"automl/{study_name}")
+    for run in client.search_runs([exp.experiment_id]):
+        assert "s3cr3t" not in json.dumps(run.data.params) + json.dumps(run.data.tags)
+    study = optuna.load_study(study_name=study_name, storage=PG)
+    assert "s3cr3t" not in json.dumps(study.user_attrs, default=str)
