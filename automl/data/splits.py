@@ -33,6 +33,12 @@ class FoldPlan:
         mask[test] = False
         return np.flatnonzero(mask), test
 
+    def first_repeat(self) -> "FoldPlan":
+        """The first k folds: one partition of the rows, every row validated once."""
+        if self.n_repeats == 1:
+            return self
+        return FoldPlan(self.test_folds[:self.n_splits], self.n_rows, self.n_splits, 1, self.note)
+
     def to_dict(self) -> dict:
         return {"test_folds": [t.tolist() for t in self.test_folds], "n_rows": self.n_rows,
                 "n_splits": self.n_splits, "n_repeats": self.n_repeats, "note": self.note}

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from automl.components.base import BuildContext
+from automl.components.base import LEARNERS, BuildContext
 from automl.data.splits import FoldPlan
 from automl.logger import log
 from automl.search.budget import Deadline
@@ -18,6 +18,11 @@ from automl.space.sample import suggest_pipeline
 from automl.space.spec import PipelineSpec
 from automl.tracking.base import TrialRecord
 
+
+# Repeated CV is bought where it is cheap. Learners that cost minutes per fit (fine-tuners,
+# SetFit) are scored on the first repeat only: the same unbiased estimate with more variance,
+# instead of a 15-fit trial that would eat a small budget whole.
+EXPENSIVE_COST = 2
 
 # Out-of-fold probabilities of every trial are stored for ensembling; past 20k values
 # (2,000 rows x 10 classes) they would bloat the study, and the data is no longer small.
@@ -37,6 +42,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         spec = suggest_pipeline(trial, self.space)
         trial.set_user_attr("spec", spec.to_dict())
+        folds = self.folds
+        if LEARNERS.get(spec.learner.name).cost >= EXPENSIVE_COST:
+            folds = folds.first_repeat()
+        trial.set_user_attr("n_folds", len(folds))
         scores: list[float] = []
 
         def on_fold(i: int, score: float, running: float) -> None:
@@ -47,7 +56,7 @@ class Objective:
                 raise optuna.TrialPruned(f"running mean {running:.4f} after fold {i + 1}")
 
         try:
-            result = cross_validate(spec, self.X, self.y, self.folds, self.metric, self.ctx,
+            result = cross_validate(spec, self.X, self.y, folds, self.metric, self.ctx,
                                     time_left=self.deadline.search_left, on_fold=on_fold)
         except BudgetExhausted as e:
             trial.set_user_attr("stopped", str(e))
