@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import pandas as pd
 
 SPACE = """# purpose: throughput benchmark  # cost: about a second per trial
 learners:
@@ -46,7 +45,6 @@ def run(n: int, storage: str, seconds: int, work: Path) -> tuple[int, float]:
     study = f"bench-{n}-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cli = [sys.executable, "-m", "automl"]
-    t0 = time.perf_counter()
     lead = subprocess.Popen(cli + ["search", "--data", str(data), "--space", str(work / "space.yaml"),
                                    "--budget", f"{seconds}s", "--storage", storage, "--study", study,
                                    "--output", str(work / f"runs{n}"), "--jobs", "1", "-q"], env=env)
@@ -61,7 +59,6 @@ def run(n: int, storage: str, seconds: int, work: Path) -> tuple[int, float]:
                for _ in range(n - 1)]
     for p in [lead, *workers]:
         p.wait()
-    wall = time.perf_counter() - t0
     s = optuna.load_study(study_name=study, storage=storage)
     done = [t for t in s.trials if t.state.is_finished() and t.datetime_complete]
     start = min(t.datetime_start for t in done)

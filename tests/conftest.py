@@ -20,6 +20,35 @@ NEG = ["a dull , boring mess", "i hated the plot", "the worst film this year",
        "nothing works in this dull film", "painful to sit through"]
 
 
+TINY_IMAGE = "tiny_test_resnet"
+
+
+@pytest.fixture(scope="module")
+def tiny_image_backbone(tmp_path_factory):
+    """timm's test_resnet with random weights, found through $AUTOML_WEIGHTS_DIR as an explicit
+    local weight file (the route users take too)."""
+    import timm
+    import torch
+
+    from automl.components.images.backbones import BACKBONES, BackboneInfo
+
+    if TINY_IMAGE not in BACKBONES:
+        BACKBONES.register(TINY_IMAGE, BackboneInfo(name=TINY_IMAGE, arch="test_resnet", params_m=0.01,
+                                                  input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3,
+                                                  licence="test"))
+    weights = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    torch.save(timm.create_model("test_resnet").state_dict(), weights / f"{TINY_IMAGE}.pth")
+    old = os.environ.get("AUTOML_WEIGHTS_DIR")
+    os.environ["AUTOML_WEIGHTS_DIR"] = str(weights)
+    yield TINY_IMAGE
+    BACKBONES.unregister(TINY_IMAGE)
+    if old is None:
+        os.environ.pop("AUTOML_WEIGHTS_DIR")
+    else:
+        os.environ["AUTOML_WEIGHTS_DIR"] = old
+
+
 @pytest.fixture
 def toy_reviews():
     """16 short reviews, 8 per sentiment: (texts, labels)."""

@@ -1,6 +1,5 @@
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 from sklearn.base import clone
 

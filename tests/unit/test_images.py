@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("timm")
 from PIL import Image  # noqa: E402
 
-from automl.components.images.backbones import BACKBONES, BackboneInfo, backbone_report  # noqa: E402
+from automl.components.images.backbones import BACKBONES, backbone_report  # noqa: E402
 from automl.components.images.embed import ImageEmbedding  # noqa: E402
 from automl.components.images.finetune import ImageFineTuner  # noqa: E402
 from automl.data.load import load_dataset, load_inputs  # noqa: E402
@@ -17,28 +17,7 @@ from automl.exceptions import DataError  # noqa: E402
 TINY = "tiny_test_resnet"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tiny_backbone(tmp_path_factory):
-    """timm's test_resnet with random weights saved as an explicit local weight file."""
-    import os
-
-    import timm
-    import torch
-
-    if TINY not in BACKBONES:
-        BACKBONES.register(TINY, BackboneInfo(name=TINY, arch="test_resnet", params_m=0.01,
-                                              input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3,
-                                              licence="test"))
-    weights = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    torch.save(timm.create_model("test_resnet").state_dict(), weights / f"{TINY}.pth")
-    old = os.environ.get("AUTOML_WEIGHTS_DIR")
-    os.environ["AUTOML_WEIGHTS_DIR"] = str(weights)
-    yield
-    if old is None:
-        os.environ.pop("AUTOML_WEIGHTS_DIR")
-    else:
-        os.environ["AUTOML_WEIGHTS_DIR"] = old
+pytestmark = pytest.mark.usefixtures("tiny_image_backbone")
 
 
 def make_images(root: Path, n: int = 8, size: int = 32) -> Path:

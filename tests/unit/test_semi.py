@@ -2,7 +2,6 @@
 import numpy as np
 import optuna
 import pandas as pd
-import pytest
 from sklearn.datasets import make_classification
 
 from automl.components.base import BuildContext

@@ -1,8 +1,6 @@
 from pathlib import Path
 
-import numpy as np
 import optuna
-import pandas as pd
 import pytest
 
 from automl.data.dataset import Dataset, Modality

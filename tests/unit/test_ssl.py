@@ -14,7 +14,7 @@ pytest.importorskip("timm")
 from PIL import Image  # noqa: E402
 
 from automl.components.base import FEATURES, LEARNERS, BuildContext, load_components  # noqa: E402
-from automl.components.images.backbones import BACKBONES, BackboneInfo, create_backbone  # noqa: E402
+from automl.components.images.backbones import create_backbone  # noqa: E402
 from automl.components.pretrain.base import SSL_METHODS, chosen_method  # noqa: E402
 from automl.components.pretrain.checkpoint import adapted_checkpoint, read_meta  # noqa: E402
 from automl.components.pretrain.image_contrastive import adapt_image_backbone  # noqa: E402
@@ -31,7 +31,6 @@ from automl.space.sample import start_points  # noqa: E402
 from automl.space.spec import ComponentSpec, PipelineSpec  # noqa: E402
 
 load_components()
-TINY_IMG = "tiny_ssl_resnet"
 DATASETS = Path(os.environ.get("AUTOML_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets"))
 WORDS = "a the film movie plot great good dull boring lovely story acting awful funny warm".split()
 
@@ -48,28 +47,6 @@ def state(model) -> dict:
 
 def changed(a: dict, b: dict) -> bool:
     return any(not np.allclose(a[k].float().numpy(), b[k].float().numpy()) for k in a)
-
-
-@pytest.fixture(scope="module")
-def tiny_image_backbone(tmp_path_factory):
-    import timm
-    import torch
-
-    if TINY_IMG not in BACKBONES:
-        BACKBONES.register(TINY_IMG, BackboneInfo(name=TINY_IMG, arch="test_resnet", params_m=0.01,
-                                                  input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3,
-                                                  licence="test"))
-    weights = tmp_path_factory.mktemp("ssl_weights")
-    torch.manual_seed(0)
-    torch.save(timm.create_model("test_resnet").state_dict(), weights / f"{TINY_IMG}.pth")
-    old = os.environ.get("AUTOML_WEIGHTS_DIR")
-    os.environ["AUTOML_WEIGHTS_DIR"] = str(weights)
-    yield TINY_IMG
-    BACKBONES.unregister(TINY_IMG)
-    if old is None:
-        os.environ.pop("AUTOML_WEIGHTS_DIR")
-    else:
-        os.environ["AUTOML_WEIGHTS_DIR"] = old
 
 
 def pool_images(root: Path, n: int = 12) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("transformers")
 
 from automl.components.text.eda import Thesaurus, eda  # noqa: E402
-from automl.components.text.encoders import ENCODERS, EncoderInfo, encoder_report  # noqa: E402
+from automl.components.text.encoders import encoder_report  # noqa: E402
 from automl.components.text.features import TextEmbedding, TfidfFeatures  # noqa: E402
 from automl.components.text.finetune import SetFitClassifier, TextFineTuner  # noqa: E402
 from automl.data.dataset import Modality  # noqa: E402

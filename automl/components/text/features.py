@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from automl.components.base import BuildContext, ComponentInfo, register
+from automl.components.base import ComponentInfo, register
 from automl.components.features.cached import CachedViewFeaturizer
 from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
 from automl.components.pretrain.text_mlm import adapted_encoder
