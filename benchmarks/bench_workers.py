@@ -28,7 +28,7 @@ learners:
   logreg: {}
   extra_trees: {n_estimators: {low: 50, high: 150}}
 features:
-  tabular: {}
+  tabular: {scaler: standard}
 start: []
 """
 
@@ -80,7 +80,7 @@ def main() -> None:
             rows.append((n, trials, per_min))
             print(f"{n} process(es): {trials} trials, {per_min:.1f}/min", flush=True)
     base = rows[0][2] or 1.0
-    print(f"\nthroughput on {optuna.storages.RDBStorage.__name__ if 'postgres' in args.storage else 'journal'} "
+    print(f"\nthroughput on {'PostgreSQL' if 'postgres' in args.storage else 'journal'} "
           f"storage, {args.seconds}s budget, {os.cpu_count()} cores")
     print(f"{'processes':>9} {'trials':>7} {'trials/min':>11} {'vs 1':>6}")
     for n, trials, per_min in rows:
