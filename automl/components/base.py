@@ -36,6 +36,7 @@ class BuildContext:
     cache_dir: str | None = None  # content-addressed store for embeddings / adapted backbones
     device: str = "cpu"
     time_limit: float | None = None  # seconds one fit may take; iterative learners stop early
+    search_left: float | None = None  # seconds left for the whole search (shared one-off costs)
     unlabelled: Any | None = None  # the unlabelled pool, same type as X
 
 

@@ -64,7 +64,7 @@ def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric:
             raise BudgetExhausted(f"budget spent after {i} of {len(plan)} folds")
         train, test = plan.split(i)
         # Spread what is left over the remaining folds, so one slow fit cannot eat the budget.
-        fold_ctx = replace(ctx, time_limit=left / (len(plan) - i))
+        fold_ctx = replace(ctx, time_limit=left / (len(plan) - i), search_left=left)
         t0 = time.perf_counter()
         try:
             model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])

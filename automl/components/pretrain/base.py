@@ -81,7 +81,13 @@ def chosen_method(params: dict[str, Any], pool: Any, modality: Modality) -> str 
     return method
 
 
+# An adaptation is paid once and reused by every later trial, so it is charged to the search,
+# not to the fold that happens to trigger it: it may use this share of the time left. A fold
+# slice (a 10-minute budget over 15 folds gives ~35 s) would stop MLM after a few steps.
+SSL_SHARE_OF_SEARCH = 0.3
+
+
 def ssl_time_limit(ctx: BuildContext) -> float | None:
-    # The first trial that needs an adaptation trains it inside its first fold, so it may use
-    # half of that fold's time and leave the rest for the fit itself.
+    if ctx.search_left is not None:
+        return SSL_SHARE_OF_SEARCH * ctx.search_left
     return None if ctx.time_limit is None else 0.5 * ctx.time_limit
