@@ -87,5 +87,6 @@ class StudyLock:
 def _local_path(url: str) -> Path | None:
     for prefix in ("sqlite:///", "journal:///"):
         if url.startswith(prefix):  # sqlite:////abs/file or sqlite:///relative/file
-            return Path(url[len(prefix):] + ".lock")
+            # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
+            return Path(url[len(prefix):] + ".automl-lock")
     return None

@@ -138,3 +138,36 @@ def test_predict_with_wrong_columns_names_them(wine_csv: Path, tmp_path: Path, c
 
 def _smoke() -> str:
     return str(Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml")
+
+
+def test_journal_storage_search_and_worker_share_one_study(tmp_path, wine_csv):
+    """On one machine without a database server: Optuna's journal file, one extra worker."""
+    import os
+
+    import optuna
+
+    journal = tmp_path / "optuna.journal"
+    url = f"journal:///{journal}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "automl"]
+    lead = subprocess.Popen(cmd + ["search", "--data", str(wine_csv), "--budget", "3m", "--trials", "8",
+                                   "--storage", url, "--study", "wine", "--output", str(tmp_path / "runs"),
+                                   "--space", _smoke(), "--jobs", "1", "-q"], env=env)
+    storage = None
+    while lead.poll() is None:
+        if journal.exists():
+            storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+            try:
+                if "automl.settings" in optuna.load_study(study_name="wine", storage=storage).user_attrs:
+                    break
+            except KeyError:
+                pass
+        time.sleep(0.3)
+    worker = subprocess.run(cmd + ["worker", "--storage", url, "--study", "wine", "-q"], env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert lead.wait(timeout=180) == 0
+    study = optuna.load_study(study_name="wine", storage=storage)
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 8
+    assert (tmp_path / "runs" / "wine" / "model").is_dir()
