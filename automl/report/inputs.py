@@ -58,7 +58,7 @@ def load_inputs(run_dir: Path, study: optuna.Study | None = None,
     summary = _read_json(run_dir / "summary.json", run_dir)
     profile = DataProfile.from_dict(_read_json(run_dir / "profile.json", run_dir))
     if study is None:
-        study = _load_study(run_dir, summary["study"], storage)
+        study = _load_study(run_dir, summary["study"], storage or _recorded(summary))
     labels = run_dir / LABELS_FILE
     y = np.asarray(json.loads(labels.read_text())["y"], dtype=int) if labels.is_file() else None
     return ReportInputs(run_dir, summary, profile, stored_problem(study), study, y)
@@ -70,6 +70,12 @@ def _read_json(path: Path, run_dir: Path) -> dict[str, Any]:
                           "search. Pass --run <output>/<study> (e.g. automl-runs/wine), after "
                           "`automl search` has finished.")
     return json.loads(path.read_text())
+
+
+def _recorded(summary: dict) -> str | None:
+    """The storage URL the search recorded, unless its credentials were redacted."""
+    url = summary.get("storage")
+    return url if url and "***" not in url else None
 
 
 def _load_study(run_dir: Path, name: str, storage: str | None) -> optuna.Study:

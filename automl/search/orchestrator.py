@@ -349,6 +349,7 @@ def _write_summary(result: SearchResult, study: optuna.Study, metric: MetricInfo
                    "failed": result.n_failed},
         "stopped_by": result.stopped_by, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "model": str(result.model_dir), "tracking_uri": result.tracking_uri,
+        "storage": redact_url(config.storage_url),
         "mlflow_parent_run_id": result.parent_run_id,
         "leaderboard": leaderboard(study, metric),
     }
