@@ -53,6 +53,8 @@ class ComponentInfo:
     cost: int = 1  # relative cost, 0 (milliseconds) .. 3 (minutes on a CPU); cheap runs first
     strategy: str = "classical"  # report grouping: classical, transfer, finetune, ssl, semi
     available: Callable[[], str | None] = lambda: None  # None, or why it cannot run here
+    # None, or why this data's regime rules the component out (said in the regime notes).
+    suits: Callable[[DataProfile], str | None] = lambda profile: None
 
 
 LEARNERS: Registry[ComponentInfo] = Registry("learner")

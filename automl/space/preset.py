@@ -193,6 +193,10 @@ def _select(section: dict, registry, key: str, profile: DataProfile, source: str
             notes.append(f"{registry.kind} {name!r} left out: {why}.")
             log.warning("%s %r left out of the search space: %s", registry.kind, name, why)
             continue
+        why = info.suits(profile)
+        if why:
+            notes.append(f"{registry.kind} {name!r} left out for this data: {why}.")
+            continue
         out[name] = narrow_domains(info, overrides or {}, profile, f"{source}: {key}.{name}")
     return out
 

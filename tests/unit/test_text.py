@@ -157,3 +157,17 @@ def test_packaged_minilm_embeddings_separate_sentiment(toy_reviews):
     E = TextEmbedding(encoder="minilm").fit(X, y).transform(X)
     assert E.shape == (16, 384)
     assert cross_val_score(LogisticRegression(C=10), E, y, cv=4).mean() >= 0.75
+
+
+def test_tfidf_is_left_out_below_thirty_texts_per_class():
+    from automl.data.profile import DataProfile
+    from automl.space.preset import build_space, load_components
+
+    load_components()
+    raw = {"learners": {"logreg": {}}, "features": {"tfidf": {}, "text_embed": {}},
+           "start": [{"learner": "logreg", "features": "tfidf"}]}
+    tiny = build_space(raw, DataProfile("text", 32, 2, {"a": 16, "b": 16}))
+    assert "tfidf" not in tiny.features and not tiny.start
+    assert any("tfidf" in n and "per class" in n for n in tiny.notes)
+    enough = build_space(raw, DataProfile("text", 80, 2, {"a": 40, "b": 40}))
+    assert "tfidf" in enough.features and len(enough.start) == 1

@@ -84,6 +84,21 @@ class TfidfFeatures(TransformerMixin, BaseEstimator):
         return self.vectorizer_.transform([str(t) for t in X]).tocsr()
 
 
+# Below this many labelled texts per class, word-overlap features cannot generalise and a
+# search over them fits the validation sentences instead: on sst2-few (16 per class) the
+# picked TF-IDF pipelines scored 0.72-0.80 in 5x3 repeated CV and 0.50 on held-out text.
+# Pretrained encoders carry the prior that so few labels cannot.
+TFIDF_MIN_PER_CLASS = 30
+
+
+def _tfidf_suits(profile: DataProfile) -> str | None:
+    per_class = profile.n_rows / max(profile.n_classes, 1)
+    if per_class < TFIDF_MIN_PER_CLASS:
+        return (f"{per_class:.0f} labelled texts per class are too few for word n-gram features "
+                f"(needs ~{TFIDF_MIN_PER_CLASS}); pretrained encoders are searched instead")
+    return None
+
+
 def _lengths(profile: DataProfile) -> CategoricalDomain:
     return CategoricalDomain((64, 128, 256))
 
@@ -124,4 +139,5 @@ register(ComponentInfo(
                                             sublinear_tf=params.get("sublinear_tf", True)),
     defaults=lambda p: {"analyzer": "both", "min_df": 1, "sublinear_tf": True},
     cost=0,
+    suits=_tfidf_suits,
 ))
