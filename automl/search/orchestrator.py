@@ -159,6 +159,8 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
          f"baseline_{metric.name}": baseline,
          "best_pipeline": spec.describe(), "stopped_by": stopped_by},
         best_trial=best.number, status="KILLED" if stopped_by == "interrupted" else "FINISHED")
+    if hasattr(storage, "engine"):
+        storage.engine.dispose()  # API callers may run many searches in one process
     log.info("Done in %.0fs: %d complete, %d pruned, %d failed trials. Model: %s",
              result.seconds, result.n_complete, result.n_pruned, result.n_failed, model_dir)
     return result

@@ -43,8 +43,10 @@ class StudyLock:
         self._file = None
         if storage_url.startswith("postgresql"):
             import sqlalchemy
+            import sqlalchemy.pool
 
-            self._engine = sqlalchemy.create_engine(storage_url, pool_pre_ping=True)
+            # No pool: the lock's connection lives only while the lock is held.
+            self._engine = sqlalchemy.create_engine(storage_url, poolclass=sqlalchemy.pool.NullPool)
         else:
             self._engine = None
             self._path = _local_path(storage_url)

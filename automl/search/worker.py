@@ -60,6 +60,8 @@ def work(storage_url: str, study_name: str, budget: Budget | None = None,
     if settings is None or problem is None:
         raise ConfigError(f"Study {study_name!r} was not created by automl search (no problem "
                           "definition stored); workers can only join automl studies.")
+    if hasattr(probe, "engine"):
+        probe.engine.dispose()  # its connections are not needed past this point
     storage = make_storage(storage_url, settings["heartbeat"])
     study, _ = open_study(storage, study_name, problem.direction, settings["seed"] + os.getpid())
 

@@ -36,11 +36,27 @@ def _postgres_up() -> str | None:
     try:
         import sqlalchemy
 
-        with sqlalchemy.create_engine(PG).connect() as c:
+        engine = sqlalchemy.create_engine(PG)
+        with engine.connect() as c:
             c.execute(sqlalchemy.text("select 1"))
+        engine.dispose()
         return None
     except Exception as e:  # noqa: BLE001
         return f"PostgreSQL not reachable at {PG}: {e}"
+
+
+_STORAGE = None
+
+
+def pg_storage() -> optuna.storages.RDBStorage:
+    """One storage (one small connection pool) for the whole test process: a new storage per
+    poll would open a pool each time and exhaust PostgreSQL's max_connections."""
+    global _STORAGE
+    if _STORAGE is None:
+        import sqlalchemy.pool
+
+        _STORAGE = optuna.storages.RDBStorage(PG, engine_kwargs={"poolclass": sqlalchemy.pool.NullPool})
+    return _STORAGE
 
 
 pytestmark = [pytest.mark.skipif(_postgres_up() is not None, reason=str(_postgres_up())),
@@ -52,7 +68,7 @@ def study_name():
     name = f"test-{uuid.uuid4().hex[:10]}"
     yield name
     try:
-        optuna.delete_study(study_name=name, storage=PG)
+        optuna.delete_study(study_name=name, storage=pg_storage())
     except KeyError:
         pass
 
@@ -85,7 +101,7 @@ def _wait_for_study(name: str, timeout: float = 60) -> optuna.Study:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
-            study = optuna.load_study(study_name=name, storage=PG)
+            study = optuna.load_study(study_name=name, storage=pg_storage())
             if "automl.settings" in study.user_attrs:
                 return study
         except KeyError:
@@ -118,7 +134,7 @@ def test_three_processes_finish_the_trial_count_exactly(tmp_path, problem, study
     assert lead.wait(timeout=300) == 0, (tmp_path / "lead.log").read_text()[-3000:]
     for i, w in enumerate(workers):
         assert w.wait(timeout=120) == 0, (tmp_path / f"w{i}.log").read_text()[-3000:]
-    study = optuna.load_study(study_name=study_name, storage=PG)
+    study = optuna.load_study(study_name=study_name, storage=pg_storage())
     counted = _counted(study)
     assert len(counted) == 10, [(t.number, t.state.name) for t in study.trials]
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
@@ -155,7 +171,7 @@ def test_killed_worker_trial_is_retried_and_nothing_is_lost(tmp_path, problem, s
     victim.wait()
     assert lead.wait(timeout=300) == 0, (tmp_path / "lead.log").read_text()[-3000:]
 
-    study = optuna.load_study(study_name=study_name, storage=PG)
+    study = optuna.load_study(study_name=study_name, storage=pg_storage())
     killed = study.trials[target]
     assert killed.state == optuna.trial.TrialState.FAIL
     retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == target]
@@ -205,7 +221,7 @@ def test_mlflow_server_receives_every_trial(tmp_path, problem, study_name):
         client = MlflowClient(uri)
         exp = client.get_experiment_by_name(f"automl/{study_name}")
         runs = client.search_runs([exp.experiment_id], "tags.`automl.kind` = 'trial'", max_results=1000)
-        study = optuna.load_study(study_name=study_name, storage=PG)
+        study = optuna.load_study(study_name=study_name, storage=pg_storage())
         assert len(runs) == len(study.trials) == 6
         workers = {t.user_attrs["automl.worker"] for t in study.trials}
         assert len(workers) == 2
@@ -269,5 +285,5 @@ def test_credentials_never_reach_logs_mlflow_or_reports(tmp_path, problem, study
     exp = client.get_experiment_by_name(f"automl/{study_name}")
     for run in client.search_runs([exp.experiment_id]):
         assert "s3cr3t" not in json.dumps(run.data.params) + json.dumps(run.data.tags)
-    study = optuna.load_study(study_name=study_name, storage=PG)
+    study = optuna.load_study(study_name=study_name, storage=pg_storage())
     assert "s3cr3t" not in json.dumps(study.user_attrs, default=str)
