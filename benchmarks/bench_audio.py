@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from common import folder_labels, search_and_predict  # benchmarks/ is on sys.path when run as a script
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fsdd-few"
 
@@ -45,15 +44,8 @@ def mfcc_logreg() -> float:
 
 
 def automl(budget: str, work: Path) -> float:
-    out = work / "runs"
-    subprocess.run([sys.executable, "-m", "automl", "search", "--data", str(DATA / "train"),
-                    "--budget", budget, "--output", str(out)], check=True)
-    model = next(out.glob("*/model"))
-    subprocess.run([sys.executable, "-m", "automl", "predict", "--model", str(model), "--data",
-                    str(DATA / "test"), "--out", str(work / "pred.csv"), "-q"], check=True)
-    pred = pd.read_csv(work / "pred.csv")
-    truth = pred["path"].map(lambda p: Path(p).parent.name).astype(str)
-    return float((pred["prediction"].astype(str) == truth).mean())
+    pred = search_and_predict(DATA / "train", DATA / "test", budget, work)
+    return float((pred["prediction"].astype(str) == folder_labels(pred)).mean())
 
 
 def main() -> None:

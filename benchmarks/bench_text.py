@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from common import search_and_predict, timed  # benchmarks/ is on sys.path when run as a script
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,21 +78,9 @@ def setfit_package(name: str) -> float | None:
 
 
 def automl(name: str, budget: str, work: Path) -> float:
-    out = work / "runs"
-    subprocess.run([sys.executable, "-m", "automl", "search", "--data", str(DATA / name / "train.csv"),
-                    "--budget", budget, "--output", str(out)], check=True)
-    model = next(out.glob("*/model"))
-    subprocess.run([sys.executable, "-m", "automl", "predict", "--model", str(model), "--data",
-                    str(DATA / name / "test.csv"), "--out", str(work / "pred.csv"), "-q"], check=True)
-    pred = pd.read_csv(work / "pred.csv")
+    pred = search_and_predict(DATA / name / "train.csv", DATA / name / "test.csv", budget, work)
     truth = pd.read_csv(DATA / name / "test.csv")["label"].astype(str)
     return float((pred["prediction"].astype(str) == truth).mean())
-
-
-def timed(fn, *args):
-    t0 = time.perf_counter()
-    value = fn(*args)
-    return value, time.perf_counter() - t0
 
 
 def main() -> None:

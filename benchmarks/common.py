@@ -1,0 +1,31 @@
+"""What the benchmark scripts share: run the real CLI as a user would, and time a call."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def search_and_predict(train: Path, test: Path, budget: str, work: Path, *extra: str) -> pd.DataFrame:
+    """`automl search` on ``train``, then `automl predict` with its model on ``test``."""
+    out = work / "runs"
+    subprocess.run([sys.executable, "-m", "automl", "search", "--data", str(train), "--budget", budget,
+                    "--output", str(out), *extra], check=True)
+    model = next(out.glob("*/model"))
+    subprocess.run([sys.executable, "-m", "automl", "predict", "--model", str(model), "--data",
+                    str(test), "--out", str(work / "pred.csv"), "-q"], check=True)
+    return pd.read_csv(work / "pred.csv")
+
+
+def folder_labels(pred: pd.DataFrame) -> pd.Series:
+    """True labels of predictions on a class-folder split: each file's parent folder."""
+    return pred["path"].map(lambda p: Path(p).parent.name).astype(str)
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - t0
