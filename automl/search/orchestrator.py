@@ -27,7 +27,7 @@ from automl.logger import log
 from automl.search.budget import REFIT_SAFETY, Deadline
 from automl.search.evaluate import cross_validate
 from automl.search.metrics import METRICS, MetricInfo, default_metric
-from automl.search.loop import TrialLog, backfill, run_trials, wait_for_running
+from automl.search.loop import FINISHED, TrialLog, backfill, run_trials, wait_for_running
 from automl.search.objective import Objective, trial_record
 from automl.search.progress import SearchStatus, live_status
 from automl.search.quota import StudyLock
@@ -38,8 +38,6 @@ from automl.space.sample import start_points
 from automl.space.spec import ComponentSpec, PipelineSpec
 from automl.tracking.base import NullTracker, Tracker
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL)
 
 
 @dataclass(frozen=True)
