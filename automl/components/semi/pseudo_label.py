@@ -24,8 +24,8 @@ MAX_POOL = 5000
 
 
 class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
-    def __init__(self, base: Any = None, unlabelled: Any = None, threshold: float = 0.9,
-                 rounds: int = 1, weight: float = 0.5, max_ratio: float = 2.0,
+    def __init__(self, base: Any = None, unlabelled: Any = None, threshold: float = 0.6,
+                 rounds: int = 3, weight: float = 1.0, max_ratio: float = 10.0,
                  random_state: int = 0):
         self.base = base
         self.unlabelled = unlabelled
@@ -105,15 +105,20 @@ register(ComponentInfo(
     kind="semi",
     summary="self-training on confident predictions for the unlabelled pool",
     modalities=ALL_MODALITIES,
+    # The pool is typically 10x the labels, so up to 10 pseudo-labels per labelled example,
+    # added over 3 rounds as the model sharpens, with a moderate threshold. With fewer, more
+    # confident pseudo-labels (0.9, one round, 2 per example) a linear probe barely moves: in
+    # 5x2 CV on cifar10-few's 200 training images (Lite2 embeddings, 2,000-image pool) the
+    # probe scored 0.70, with those settings 0.72, with these 0.73-0.75.
     space=lambda p: {
-        "semi.threshold": FloatDomain(0.5, 0.99),
-        "semi.rounds": IntDomain(1, 3),
+        "semi.threshold": FloatDomain(0.3, 0.95),
+        "semi.rounds": IntDomain(1, 5),
         "semi.weight": FloatDomain(0.1, 1.0),
-        "semi.max_ratio": FloatDomain(0.25, 10.0, log=True),
+        "semi.max_ratio": FloatDomain(1.0, 20.0, log=True),
     },
     build=lambda params, ctx: _build({k.removeprefix("semi."): v for k, v in params.items()}, ctx),
-    defaults=lambda p: {"semi.threshold": 0.9, "semi.rounds": 1, "semi.weight": 0.5,
-                        "semi.max_ratio": 2.0},
+    defaults=lambda p: {"semi.threshold": 0.6, "semi.rounds": 3, "semi.weight": 1.0,
+                        "semi.max_ratio": 10.0},
     cost=1,
     strategy="semi",
 ))
