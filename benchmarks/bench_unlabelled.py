@@ -5,21 +5,25 @@ continued pretraining (ssl.method: MLM for text, SimCLR/MoCo for images) and pse
 Prints test accuracy, wall time, the seconds spent on SSL adaptation (from the ``meta.json``
 each adaptation writes, copied to ``<run>/ssl/``), and what the winning pipeline used.
 
-    python benchmarks/bench_unlabelled.py --budget 30m [--datasets sst2-few cifar10-few]
+    python benchmarks/bench_unlabelled.py --budget 30m [--datasets sst2-few cifar10-few] [--paired]
+
+``--paired`` runs the two searches of a dataset at the same time, each with half the cores
+(``--jobs``): both see the same machine load, and four 30-minute searches take one hour.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from common import folder_labels, search_and_predict
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,27 +53,25 @@ class RunResult:
 
 def truth_of(name: str, pred: pd.DataFrame) -> pd.Series:
     test = DATA / name / LAYOUTS[name].test
-    if test.is_dir():  # class folders: the label is the parent folder's name
-        return pred["path"].map(lambda p: Path(p).parent.name).astype(str)
+    if test.is_dir():
+        return folder_labels(pred)
     return pd.read_csv(test)["label"].astype(str)
 
 
-def search_and_predict(name: str, budget: str, pool: bool, work: Path) -> RunResult:
-    layout, out = LAYOUTS[name], work / "runs"
-    cmd = [sys.executable, "-m", "automl", "search", "--data", str(DATA / name / layout.train),
-           "--budget", budget, "--output", str(out)]
-    if pool:
-        cmd += ["--unlabelled", str(DATA / name / layout.unlabelled)]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    model = next(out.glob("*/model"))
-    subprocess.run([sys.executable, "-m", "automl", "predict", "--model", str(model), "--data",
-                    str(DATA / name / layout.test), "--out", str(work / "pred.csv"), "-q"], check=True)
-    seconds = time.perf_counter() - t0
-    pred = pd.read_csv(work / "pred.csv")
+def run(name: str, budget: str, pool: bool, jobs: int | None, log: Path | None) -> RunResult:
+    layout = LAYOUTS[name]
+    extra = ["--unlabelled", str(DATA / name / layout.unlabelled)] if pool else []
+    if jobs:
+        extra += ["--jobs", str(jobs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        work, t0 = Path(tmp), time.perf_counter()
+        pred = search_and_predict(DATA / name / layout.train, DATA / name / layout.test, budget,
+                                  work, *extra, log=log)
+        seconds = time.perf_counter() - t0
+        run_dir = next((work / "runs").glob("*/model")).parent
+        metas = [json.loads(p.read_text()) for p in run_dir.glob("ssl/*/meta.json")]
+        summary = json.loads((run_dir / "summary.json").read_text())
     accuracy = float((pred["prediction"].astype(str) == truth_of(name, pred)).mean())
-    metas = [json.loads(p.read_text()) for p in model.parent.glob("ssl/*/meta.json")]
-    summary = json.loads((model.parent / "summary.json").read_text())
     return RunResult(accuracy, seconds, sum(m["seconds"] for m in metas), len(metas),
                      describe_best(summary["best_pipeline"]))
 
@@ -91,20 +93,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="30m", help="search budget per run (two runs per dataset)")
     parser.add_argument("--datasets", nargs="+", default=["sst2-few", "cifar10-few"], choices=sorted(LAYOUTS))
+    parser.add_argument("--paired", action="store_true",
+                        help="run with and without the pool at the same time, half the cores each")
+    parser.add_argument("--logs", type=Path, help="with --paired: folder for each search's log")
     args = parser.parse_args()
+    jobs = max(1, (os.cpu_count() or 2) // 2) if args.paired else None
     rows = []
     for name in args.datasets:
-        for pool in (False, True):
-            with tempfile.TemporaryDirectory() as tmp:
-                res = search_and_predict(name, args.budget, pool, Path(tmp))
+        def one(pool: bool) -> RunResult:
+            log = None
+            if args.paired:
+                folder = args.logs or Path(tempfile.gettempdir())
+                folder.mkdir(parents=True, exist_ok=True)
+                log = folder / f"{name}-{'pool' if pool else 'labelled'}.log"
+            return run(name, args.budget, pool, jobs, log)
+
+        with ThreadPoolExecutor(2 if args.paired else 1) as ex:
+            results = list(ex.map(one, (False, True)))
+        for pool, res in zip((False, True), results):
             rows.append((name, "with pool" if pool else "labelled only", res))
             print(f"[{name}] {rows[-1][1]}: accuracy {res.accuracy:.3f} in {res.seconds:.0f}s, "
                   f"SSL {res.ssl_seconds:.0f}s over {res.ssl_runs} adaptation(s); best: {res.best}",
                   flush=True)
-    print(f"\ntest accuracy, automl budget {args.budget} per run")
+    how = f", paired: both runs at once with --jobs {jobs}" if args.paired else ""
+    print(f"\ntest accuracy, automl budget {args.budget} per run{how}")
     print(f"{'dataset':12} {'run':14} {'accuracy':>8} {'wall time':>10} {'SSL time':>9}  best pipeline")
-    for name, run, r in rows:
-        print(f"{name:12} {run:14} {r.accuracy:8.3f} {r.seconds:9.0f}s {r.ssl_seconds:8.0f}s  {r.best}")
+    for name, label, r in rows:
+        print(f"{name:12} {label:14} {r.accuracy:8.3f} {r.seconds:9.0f}s {r.ssl_seconds:8.0f}s  {r.best}")
 
 
 if __name__ == "__main__":
