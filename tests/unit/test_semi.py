@@ -41,6 +41,15 @@ def test_pseudo_labels_are_added_and_capped():
     assert model.predict_proba(X).shape == (len(y), 2)
 
 
+def test_rounds_stop_at_the_time_limit():
+    """A fit's share of the budget bounds the rounds; without a limit all of them run."""
+    X, y, pool = make_data()
+    from sklearn.linear_model import LogisticRegression
+    kw = dict(unlabelled=pool, threshold=0.6, rounds=3, max_ratio=3.0)
+    assert PseudoLabelClassifier(LogisticRegression(), **kw).fit(X, y).rounds_ == 3
+    assert PseudoLabelClassifier(LogisticRegression(), time_limit=1e-6, **kw).fit(X, y).rounds_ == 1
+
+
 def test_space_has_semi_only_with_a_pool():
     X, y, pool = make_data()
     without = profile_dataset(Dataset(Modality.TABULAR, X, y, "t"))

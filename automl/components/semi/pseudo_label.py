@@ -6,6 +6,7 @@ cannot leak into training through pseudo-labels.
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ MAX_POOL = 5000
 class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, base: Any = None, unlabelled: Any = None, threshold: float = 0.6,
                  rounds: int = 3, weight: float = 1.0, max_ratio: float = 10.0,
-                 random_state: int = 0):
+                 random_state: int = 0, time_limit: float | None = None):
         self.base = base
         self.unlabelled = unlabelled
         self.threshold = threshold
@@ -34,19 +35,28 @@ class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
         self.weight = weight
         self.max_ratio = max_ratio
         self.random_state = random_state
+        self.time_limit = time_limit
 
     def fit(self, X, y):
         y = np.asarray(y)
+        t0 = time.monotonic()
         self.classes_ = np.unique(y)
         self.base_ = clone(self.base).fit(X, y)
-        self.n_pseudo_ = 0
+        self.n_pseudo_, self.rounds_ = 0, 0
         pool = self._pool()
         if pool is None:
             return self
         # At most max_ratio pseudo-labels per labelled example of each class, most confident
         # first: stops a majority class (or an early mistake) from flooding the training set.
         per_class = np.bincount(np.searchsorted(self.classes_, y), minlength=len(self.classes_))
-        for _ in range(self.rounds):
+        for r in range(self.rounds):
+            # Each round refits on more rows than the last; stop when one more would likely
+            # overrun the fit's share of the budget (the search then keeps its deadline).
+            spent = time.monotonic() - t0
+            if r and self.time_limit is not None and spent * (r + 1) / r > self.time_limit:
+                log.debug("pseudo-labelling stopped after %d of %d rounds (%.0fs of %.0fs)",
+                          r, self.rounds, spent, self.time_limit)
+                break
             proba = self.base_.predict_proba(pool)
             model_classes = np.asarray(self.base_.classes_)
             conf, pred = proba.max(1), model_classes[proba.argmax(1)]
@@ -62,7 +72,7 @@ class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
             y_all = np.concatenate([y, pred[keep]])
             w = np.concatenate([np.ones(len(y)), np.full(len(keep), self.weight)])
             self.base_ = _fit_weighted(clone(self.base), X_all, y_all, w)
-            self.n_pseudo_ = len(keep)
+            self.n_pseudo_, self.rounds_ = len(keep), r + 1
         log.debug("pseudo-labelled %d pool items", self.n_pseudo_)
         return self
 
@@ -97,7 +107,8 @@ def _fit_weighted(model, X, y, w):
 
 
 def _build(params: dict[str, Any], ctx: BuildContext) -> PseudoLabelClassifier:
-    return PseudoLabelClassifier(unlabelled=ctx.unlabelled, random_state=ctx.seed, **params)
+    return PseudoLabelClassifier(unlabelled=ctx.unlabelled, random_state=ctx.seed,
+                                 time_limit=ctx.time_limit, **params)
 
 
 register(ComponentInfo(
