@@ -128,8 +128,9 @@ register(ComponentInfo(
         "semi.max_ratio": FloatDomain(1.0, 20.0, log=True),
     },
     build=lambda params, ctx: _build({k.removeprefix("semi."): v for k, v in params.items()}, ctx),
-    defaults=lambda p: {"semi.threshold": 0.6, "semi.rounds": 3, "semi.weight": 1.0,
-                        "semi.max_ratio": 10.0},
+    # The class's own defaults, so the two cannot drift apart.
+    defaults=lambda p: {f"semi.{k}": PseudoLabelClassifier().get_params()[k]
+                        for k in ("threshold", "rounds", "weight", "max_ratio")},
     cost=1,
     strategy="semi",
 ))
