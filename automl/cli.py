@@ -32,10 +32,6 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
-    # Optuna's own per-trial lines duplicate ours.
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     # MLflow configures its own loggers when first imported; its INFO lines (database
     # migrations, uvicorn start-up) are not this tool's news.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -116,9 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_optuna() -> None:
+    """Optuna's own per-trial lines duplicate ours (only commands that search import it)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from automl.search.orchestrator import search
 
+    _quiet_optuna()
     fields = SearchConfig.__dataclass_fields__
     config = SearchConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
     try:
@@ -140,6 +144,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from automl.search.worker import work
 
+    _quiet_optuna()
     result = work(args.storage, args.study, budget=args.budget, tracking_uri=args.tracking_uri,
                   data=args.data, cache_dir=args.cache, n_jobs=args.n_jobs)
     print(f"worker {result.worker}: {result.trials_run} trial(s) in {result.seconds:.0f}s, "

@@ -1,17 +1,19 @@
 """Load a model bundle, validate new input against it and predict."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from automl.components.runtime import Runtime, bind_runtime, pick_device
 from automl.data.load import load_inputs
 from automl.export.bundle import Bundle, load_bundle
 from automl.exceptions import ModelError
 from automl.logger import log
-from automl.search.evaluate import aligned_proba
+from automl.pipeline.proba import aligned_proba
 
 
 class Predictor:
@@ -19,8 +21,14 @@ class Predictor:
         self.bundle = bundle
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Predictor":
-        return cls(load_bundle(directory))
+    def load(cls, directory: str | Path, device: str | None = None,
+             cache_dir: str | None = None) -> "Predictor":
+        """``device``: where torch models run (default: cuda when available, else cpu).
+        ``cache_dir``: cache embeddings there (default: none is written)."""
+        bundle = load_bundle(directory)
+        runtime = Runtime(device=pick_device(device), n_jobs=os.cpu_count() or 1, cache_dir=cache_dir)
+        bind_runtime(bundle.pipeline, runtime)
+        return cls(bundle)
 
     @property
     def classes(self) -> np.ndarray:

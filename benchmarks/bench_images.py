@@ -30,19 +30,23 @@ def probe() -> float:
     from sklearn.linear_model import LogisticRegression
 
     from automl.components.images.embed import ImageEmbedding
+    from automl.components.runtime import Runtime
 
     (X, y), (Xt, yt) = files("train"), files("test")
     with tempfile.TemporaryDirectory() as cache:  # cold cache: embedding time counts
-        emb = ImageEmbedding(backbone="efficientnet_lite0", resolution=128, cache_dir=cache, n_jobs=2)
+        emb = ImageEmbedding(backbone="efficientnet_lite0", resolution=128).set_runtime(
+            Runtime(cache_dir=cache, n_jobs=2))
         model = LogisticRegression(max_iter=5000).fit(emb.transform(X), y)
         return float((model.predict(emb.transform(Xt)) == yt).mean())
 
 
 def finetune() -> float:
     from automl.components.images.finetune import ImageFineTuner
+    from automl.components.runtime import Runtime
 
     (X, y), (Xt, yt) = files("train"), files("test")
-    model = ImageFineTuner(backbone="efficientnet_lite0", resolution=128, n_jobs=2).fit(X, y)
+    model = ImageFineTuner(backbone="efficientnet_lite0", resolution=128).set_runtime(
+        Runtime(n_jobs=2)).fit(X, y)
     return float((model.predict(Xt) == yt).mean())
 
 

@@ -39,20 +39,22 @@ def tfidf_logreg(name: str) -> float:
 def minilm_logreg(name: str) -> float:
     from sklearn.linear_model import LogisticRegression
 
+    from automl.components.runtime import Runtime
     from automl.components.text.features import TextEmbedding
 
     (X, y), (Xt, yt) = split(name, "train"), split(name, "test")
-    emb = TextEmbedding(encoder="minilm", n_jobs=2).fit(X, y)
+    emb = TextEmbedding(encoder="minilm").set_runtime(Runtime(n_jobs=2)).fit(X, y)
     model = LogisticRegression(max_iter=5000).fit(emb.transform(X), y)
     return float((model.predict(emb.transform(Xt)) == yt).mean())
 
 
 def automl_setfit(name: str) -> float:
     """automl's own SetFit learner alone, at its defaults (what a search's first SetFit trial fits)."""
+    from automl.components.runtime import Runtime
     from automl.components.text.finetune import SetFitClassifier
 
     (X, y), (Xt, yt) = split(name, "train"), split(name, "test")
-    model = SetFitClassifier(n_jobs=2).fit(X, y)
+    model = SetFitClassifier().set_runtime(Runtime(n_jobs=2)).fit(X, y)
     return float((model.predict(Xt) == yt).mean())
 
 

@@ -11,6 +11,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+@pytest.fixture(autouse=True)
+def _restore_library_logger():
+    """The CLI configures the library logger (its handler, level, no propagation); a test that
+    runs it in-process must not change how later tests capture logs."""
+    from automl.logger import log
+
+    saved = (list(log.handlers), log.level, log.propagate)
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+
+
 TINY_TEXT = "tiny_test_bert"
 POS = ["a wonderful , moving film", "great acting and a lovely story", "i loved every minute of it",
        "a delight from start to finish", "funny , warm and smart", "the best film this year",

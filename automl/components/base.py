@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal
 
 from sklearn.base import BaseEstimator
 
+from automl.components.runtime import DEFAULT_RUNTIME, Runtime
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.registry import Registry
@@ -28,16 +29,15 @@ ALL_MODALITIES = frozenset(Modality)
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What ``build`` may use besides the sampled params. Never sampled, never logged."""
+    """What ``build`` may use besides the sampled params. Never sampled, never logged.
+
+    ``build`` reads only ``profile`` and ``seed``; ``build_pipeline`` binds ``runtime`` to the
+    estimator it returns (see ``automl.components.runtime``).
+    """
 
     profile: DataProfile
     seed: int = 0
-    n_jobs: int = 1
-    cache_dir: str | None = None  # content-addressed store for embeddings / adapted backbones
-    device: str = "cpu"
-    time_limit: float | None = None  # seconds one fit may take; iterative learners stop early
-    search_left: float | None = None  # seconds left for the whole search (shared one-off costs)
-    unlabelled: Any | None = None  # the unlabelled pool, same type as X
+    runtime: Runtime = DEFAULT_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,23 @@ class ComponentInfo:
     suits: Callable[[DataProfile], str | None] = lambda profile: None
 
 
-LEARNERS: Registry[ComponentInfo] = Registry("learner")
-FEATURES: Registry[ComponentInfo] = Registry("featuriser")
-SEMI: Registry[ComponentInfo] = Registry("semi-supervised method")
+# The modules that register the built-in components, imported on the first lookup of any of
+# the three registries. Modules whose optional dependencies are missing still register; their
+# ``available()`` says what to install. A new component module is added here, once.
+COMPONENT_MODULES = (
+    "automl.components.features.tabular",
+    "automl.components.learners.classical",
+    "automl.components.semi.pseudo_label",
+    "automl.components.audio.features",
+    "automl.components.audio.cnn",
+    "automl.components.images.embed",
+    "automl.components.images.finetune",
+    "automl.components.text.features",
+    "automl.components.text.finetune",
+)
+LEARNERS: Registry[ComponentInfo] = Registry("learner", COMPONENT_MODULES)
+FEATURES: Registry[ComponentInfo] = Registry("featuriser", COMPONENT_MODULES)
+SEMI: Registry[ComponentInfo] = Registry("semi-supervised method", COMPONENT_MODULES)
 _BY_KIND = {"learner": LEARNERS, "features": FEATURES, "semi": SEMI}
 
 
@@ -68,6 +82,9 @@ def register(info: ComponentInfo) -> ComponentInfo:
     return info
 
 
-def load_components() -> None:
-    """Import every component module so each registers itself (idempotent)."""
-    from automl.components import catalog  # noqa: F401
+def defaults_of(estimator: type, names: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    """A component's default params read from its estimator's constructor, so the registry
+    and the class cannot disagree. ``names`` maps each space parameter to the constructor
+    argument it sets; ``overrides`` are defaults that depend on the data profile."""
+    params = estimator().get_params(deep=False)
+    return {space: params[arg] for space, arg in names.items()} | overrides

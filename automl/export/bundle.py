@@ -17,9 +17,11 @@ from typing import Any
 import joblib
 import numpy as np
 
+from automl.components.runtime import DEFAULT_RUNTIME, bind_runtime
 from automl.exceptions import ModelError
 
-FORMAT_VERSION = 1
+# 2: runtime (device, cache, pool) no longer pickled; pipelines live in automl.pipeline.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ def save_bundle(directory: Path, pipeline: Any, meta: dict[str, Any]) -> Path:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    # Tensors go to disk on the CPU, so a model trained on a GPU loads on any machine; the
+    # runtime (device, cache, pool) is never pickled.
+    bind_runtime(pipeline, DEFAULT_RUNTIME)
     meta = {**meta, "format_version": FORMAT_VERSION, "automl_version": __version__,
             "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     # Write-then-rename: an interrupted export never leaves a half-written model behind.
@@ -62,4 +67,10 @@ def load_bundle(directory: str | Path) -> Bundle:
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ModelError(f"{directory} was saved by a newer automl ({meta.get('automl_version')}); "
                          "upgrade automl to load it.")
+    if meta.get("format_version", 0) < FORMAT_VERSION:
+        raise ModelError(f"{directory} was saved by an older automl ({meta.get('automl_version')}, "
+                         f"format {meta.get('format_version', 0)}) whose models this one cannot "
+                         "load. Re-export it: re-run the same `automl search` command (it resumes "
+                         "the study and refits the best pipeline without new trials when "
+                         "--trials is reached).")
     return Bundle(joblib.load(directory / "pipeline.joblib"), meta)

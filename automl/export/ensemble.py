@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import optuna
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from automl.search.evaluate import aligned_proba
-from automl.search.metrics import MetricInfo
+from automl.pipeline.metrics import METRICS, MetricInfo
 
 CANDIDATES = 15  # the best trials considered
 ROUNDS = 25  # greedy additions (with replacement): weights in steps of 1/25
@@ -62,27 +60,5 @@ def select_ensemble(trials: list[optuna.trial.FrozenTrial], y: np.ndarray,
 def _key(metric: MetricInfo, y: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
     """Higher is better: the metric first, then (for ties, common with accuracy on small
     data) the log-loss, which rewards the better-calibrated average."""
-    from automl.search.metrics import METRICS
-
     sign = 1 if metric.direction == "maximize" else -1
     return (round(sign * metric.score(y, proba), 10), -METRICS.get("log_loss").score(y, proba))
-
-
-class EnsembleClassifier(ClassifierMixin, BaseEstimator):
-    """Weighted average of member pipelines' probabilities; each member is fitted on all data."""
-
-    def __init__(self, members: list | None = None, weights: list[float] | None = None):
-        self.members = members
-        self.weights = weights
-
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        self.members_ = [clone(m).fit(X, y) for m in self.members]
-        return self
-
-    def predict_proba(self, X):
-        k = len(self.classes_)
-        return sum(w * aligned_proba(m, X, k) for m, w in zip(self.members_, self.weights))
-
-    def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(1)]

@@ -9,9 +9,9 @@ import numpy as np
 
 from automl.components.base import BuildContext
 from automl.export.bundle import save_bundle
-from automl.export.ensemble import EnsembleClassifier
+from automl.pipeline.ensemble import EnsembleClassifier
 from automl.logger import log
-from automl.search.build import build_pipeline
+from automl.pipeline.build import build_pipeline
 from automl.space.spec import PipelineSpec
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from automl.components.base import FEATURES, LEARNERS, SEMI, load_components
+from automl.components.base import FEATURES, LEARNERS, SEMI
 from automl.space.spec import PipelineSpec
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
@@ -55,7 +55,6 @@ class ClassQuality:
 def strategy_of(spec: PipelineSpec) -> str:
     """classical, transfer, finetune or semi: what kind of bet the trial made. A classical
     learner on frozen pretrained embeddings is transfer learning."""
-    load_components()
     if spec.semi is not None:
         return SEMI.get(spec.semi.name).strategy if spec.semi.name in SEMI else "semi"
     learner = LEARNERS.get(spec.learner.name).strategy if spec.learner.name in LEARNERS else "classical"

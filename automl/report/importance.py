@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import optuna
 
-from automl.components.base import FEATURES, LEARNERS, SEMI, load_components
+from automl.components.base import FEATURES, LEARNERS, SEMI
 
 # fANOVA fits a random forest to (params -> score); with fewer trials than this per scope the
 # numbers are noise presented as insight.
@@ -45,7 +45,6 @@ def param_group(name: str) -> str:
     for prefix, group in _PREFIX_GROUPS:
         if param.startswith(prefix):
             return group
-    load_components()
     for registry in (LEARNERS, FEATURES, SEMI):
         if component in registry:
             info = registry.get(component)

@@ -11,8 +11,9 @@ import numpy as np
 from automl.components.base import BuildContext
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan
-from automl.search.build import build_pipeline
-from automl.search.metrics import MetricInfo
+from automl.pipeline.build import build_pipeline
+from automl.pipeline.metrics import MetricInfo
+from automl.pipeline.proba import aligned_proba
 from automl.space.spec import PipelineSpec
 
 
@@ -35,17 +36,6 @@ class CVResult:
         return float(np.std(self.scores))
 
 
-def aligned_proba(model, X, n_classes: int) -> np.ndarray:
-    """predict_proba with one column per class 0..K-1, whatever classes the model saw."""
-    proba = np.asarray(model.predict_proba(X), dtype=float)
-    classes = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])), dtype=int)
-    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
-        return proba
-    out = np.zeros((proba.shape[0], n_classes))
-    out[:, classes] = proba
-    return out
-
-
 def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric: MetricInfo,
                    ctx: BuildContext, time_left: Callable[[], float] = lambda: float("inf"),
                    on_fold: Callable[[int, float, float], None] | None = None) -> CVResult:
@@ -64,7 +54,8 @@ def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric:
             raise BudgetExhausted(f"budget spent after {i} of {len(plan)} folds")
         train, test = plan.split(i)
         # Spread what is left over the remaining folds, so one slow fit cannot eat the budget.
-        fold_ctx = replace(ctx, time_limit=left / (len(plan) - i), search_left=left)
+        fold_ctx = replace(ctx, runtime=replace(ctx.runtime, time_limit=left / (len(plan) - i),
+                                                search_left=left))
         t0 = time.perf_counter()
         try:
             model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from automl.logger import log
 from automl.search.budget import Deadline
-from automl.search.metrics import MetricInfo
+from automl.pipeline.metrics import MetricInfo
 from automl.search.objective import log_trial, trial_record
 from automl.search.quota import StudyLock, running_trials, taken_trials
 from automl.tracking.base import Tracker, TrialRecord

@@ -12,7 +12,7 @@ from automl.data.splits import FoldPlan
 from automl.logger import log
 from automl.search.budget import Deadline
 from automl.search.evaluate import BudgetExhausted, FoldError, cross_validate
-from automl.search.metrics import MetricInfo
+from automl.pipeline.metrics import MetricInfo
 from automl.space.preset import SearchSpace
 from automl.space.sample import suggest_pipeline
 from automl.space.spec import PipelineSpec

@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 
 from automl.components.base import BuildContext
+from automl.components.runtime import Runtime, pick_device
 from automl.components.pretrain.checkpoint import collect_curves
 from automl.config import SearchConfig, redact_url
 from automl.data.dataset import Dataset
@@ -26,7 +27,7 @@ from automl.export.refit import refit_and_save
 from automl.logger import log
 from automl.search.budget import REFIT_SAFETY, Deadline
 from automl.search.evaluate import cross_validate
-from automl.search.metrics import METRICS, MetricInfo, default_metric
+from automl.pipeline.metrics import METRICS, MetricInfo, default_metric
 from automl.search.loop import FINISHED, TrialLog, backfill, run_trials, wait_for_running
 from automl.search.objective import Objective, trial_record
 from automl.search.progress import SearchStatus, live_status
@@ -68,16 +69,6 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return classes, enc.astype(int)
 
 
-def pick_device() -> str:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult:
     deadline = Deadline(config.budget.seconds)
     ds = load_dataset(config.data, label=config.label, unlabelled=config.unlabelled,
@@ -96,9 +87,9 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
         for params in start_points(space, profile):
             study.enqueue_trial(params, skip_if_exists=True)
     n_jobs = config.n_jobs or os.cpu_count() or 1
-    ctx = BuildContext(profile=profile, seed=config.seed, n_jobs=n_jobs,
-                       cache_dir=str(config.output / "cache"), device=pick_device(),
-                       unlabelled=ds.unlabelled)
+    runtime = Runtime(device=pick_device(), n_jobs=n_jobs, cache_dir=str(config.output / "cache"),
+                      unlabelled=ds.unlabelled)
+    ctx = BuildContext(profile=profile, seed=config.seed, runtime=runtime)
     baseline = _baseline(study, ds.X, y, problem, metric, ctx)
     _log_regime(profile, space, problem, metric)
     (run_dir / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2, default=str))
@@ -128,9 +119,9 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
             "fold_scores": best.user_attrs.get("fold_scores"), "best_trial": best.number,
             "study": config.study_name, "data": str(config.data), "profile": profile.to_dict()}
     specs, weights, meta["ensemble_oof_score"] = _final_members(study, best, y, metric, deadline)
-    refit_ctx = replace(ctx, time_limit=max(deadline.total_left(), 1.0))
+    refit_ctx = replace(ctx, runtime=replace(runtime, time_limit=max(deadline.total_left(), 1.0)))
     model_dir, refit_s = refit_and_save(specs, weights, ds.X, y, refit_ctx, run_dir / "model", meta)
-    ssl_curves = collect_curves(ctx.cache_dir, run_dir / "ssl")
+    ssl_curves = collect_curves(runtime.cache_dir, run_dir / "ssl")
     if ssl_curves:
         tracker.log_artifacts({"ssl": ssl_curves})
 
@@ -236,7 +227,7 @@ def _settings(config: SearchConfig, ctx: BuildContext, space: SearchSpace) -> di
     return {"space": yaml.safe_load(Path(space.source).read_text()),"label": config.label, "text_column": config.text_column,
             "unlabelled": str(Path(config.unlabelled).resolve()) if config.unlabelled else None,
             "seed": config.seed, "trials": config.trials, "heartbeat": config.heartbeat,
-            "cache_dir": str(Path(ctx.cache_dir).resolve()) if ctx.cache_dir else None,
+            "cache_dir": str(Path(ctx.runtime.cache_dir).resolve()) if ctx.runtime.cache_dir else None,
             "tracking_uri": redact_url(config.tracking), "study": config.study_name}
 
 

@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.search.budget import Deadline
-from automl.search.metrics import MetricInfo
+from automl.pipeline.metrics import MetricInfo
 from automl.space.spec import PipelineSpec
 
 LEADERBOARD_ROWS = 5

@@ -16,18 +16,19 @@ import numpy as np
 import optuna
 
 from automl.components.base import BuildContext
+from automl.components.runtime import Runtime, pick_device
 from automl.config import Budget, redact_url
 from automl.data.load import load_dataset
 from automl.exceptions import ConfigError
 from automl.logger import log
 from automl.search.budget import Deadline
 from automl.search.loop import TrialLog, run_trials, worker_id
-from automl.search.metrics import METRICS
+from automl.pipeline.metrics import METRICS
 from automl.search.objective import Objective
 from automl.search.quota import StudyLock
 from automl.search.study import (SEARCH_END_KEY, SETTINGS_KEY, check_same_problem, make_storage,
                                  open_study, stored_problem)
-from automl.space.preset import build_space, load_components
+from automl.space.preset import build_space
 from automl.tracking.base import NullTracker, Tracker
 
 
@@ -74,14 +75,11 @@ def work(storage_url: str, study_name: str, budget: Budget | None = None,
     check_same_problem(problem, ds.fingerprint(), problem.metric, study_name)
     y = _encode(ds.y, problem.classes)
 
-    load_components()
     space = build_space(settings["space"], problem.profile, source=problem.space_source)
     metric = METRICS.get(problem.metric)
-    from automl.search.orchestrator import pick_device
-
     cache = cache_dir or (Path(settings["cache_dir"]) if settings.get("cache_dir") else Path("automl-cache"))
-    ctx = BuildContext(profile=problem.profile, seed=settings["seed"], n_jobs=n_jobs,
-                       cache_dir=str(cache), device=pick_device(), unlabelled=ds.unlabelled)
+    runtime = Runtime(device=pick_device(), n_jobs=n_jobs, cache_dir=str(cache), unlabelled=ds.unlabelled)
+    ctx = BuildContext(profile=problem.profile, seed=settings["seed"], runtime=runtime)
 
     left = _study_seconds_left(study)
     if left <= 0:

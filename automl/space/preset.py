@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from automl.components.base import FEATURES, LEARNERS, SEMI, ComponentInfo, load_components
+from automl.components.base import FEATURES, LEARNERS, SEMI, ComponentInfo
 from automl.data.profile import DataProfile
 from automl.exceptions import SearchSpaceError
 from automl.logger import log
@@ -87,7 +87,6 @@ def preset_path(modality: str) -> Path:
 
 def load_space(path: str | Path | None, profile: DataProfile) -> SearchSpace:
     """Read a preset (the modality's own when ``path`` is None) and check it fully."""
-    load_components()
     path = Path(path) if path else preset_path(profile.modality)
     if not path.is_file():
         raise SearchSpaceError(f"Search-space file {path} does not exist. Pass --space with a YAML "

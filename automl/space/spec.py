@@ -1,7 +1,7 @@
 """PipelineSpec: one sampled configuration, frozen and serialisable.
 
 The trial, the final refit and the exported model are all built from the same spec by
-``automl.search.build.build_pipeline``, so what was evaluated is exactly what ships.
+``automl.pipeline.build.build_pipeline``, so what was evaluated is exactly what ships.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import pytest
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("librosa")
 
+from automl.components.runtime import Runtime  # noqa: E402
 from automl.components.audio.features import MfccStats  # noqa: E402
 from automl.components.audio.signal import augment_wave, fit_length, load_wave  # noqa: E402
 from automl.data.load import load_dataset, load_inputs  # noqa: E402
@@ -77,14 +78,15 @@ def test_augmentation_changes_the_wave_deterministically():
 
 def test_mfcc_features_separate_tones_and_cache_views(clips: Path, tmp_path: Path):
     ds = load_dataset(clips)
-    feat = MfccStats(clip_seconds=0.5, views=2, strength=0.5, cache_dir=str(tmp_path / "cache"))
+    rt = Runtime(cache_dir=str(tmp_path / "cache"))
+    feat = MfccStats(clip_seconds=0.5, views=2, strength=0.5).set_runtime(rt)
     F = feat.transform(ds.X)
     views = feat.augmented_views(ds.X)
     assert F.shape[0] == 12 and len(views) == 2 and views[0].shape == F.shape
     low, high = F[ds.y == "low"].mean(0), F[ds.y == "high"].mean(0)
     assert np.linalg.norm(low - high) > 1.0
     shards = list((tmp_path / "cache").rglob("*.npz"))
-    again = MfccStats(clip_seconds=0.5, views=2, strength=0.5, cache_dir=str(tmp_path / "cache"))
+    again = MfccStats(clip_seconds=0.5, views=2, strength=0.5).set_runtime(rt)
     assert np.allclose(again.augmented_views(ds.X)[1], views[1])
     assert list((tmp_path / "cache").rglob("*.npz")) == shards  # served from the cache
 

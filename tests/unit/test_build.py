@@ -2,7 +2,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 
-from automl.search.build import FeaturePipeline
+from automl.pipeline.build import FeaturePipeline
 
 
 class Noisy(TransformerMixin, BaseEstimator):

@@ -4,8 +4,9 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from automl.export.ensemble import EnsembleClassifier, select_ensemble
-from automl.search.metrics import METRICS
+from automl.export.ensemble import select_ensemble
+from automl.pipeline.ensemble import EnsembleClassifier
+from automl.pipeline.metrics import METRICS
 
 
 def _trials(*oofs_and_values):

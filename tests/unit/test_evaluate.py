@@ -8,8 +8,9 @@ from automl.components.learners.classical import XGBoostClassifier
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import make_fold_plan
-from automl.search.evaluate import FoldError, aligned_proba, cross_validate
-from automl.search.metrics import METRICS
+from automl.pipeline.proba import aligned_proba
+from automl.search.evaluate import FoldError, cross_validate
+from automl.pipeline.metrics import METRICS
 from automl.space.spec import ComponentSpec, PipelineSpec
 
 
@@ -67,7 +68,7 @@ def test_aligned_proba_fills_missing_classes():
 def test_xgboost_follows_estimator_contract(iris_frame):
     X = iris_frame.drop(columns="target").to_numpy()
     y = iris_frame["target"].to_numpy()
-    est = XGBoostClassifier(n_estimators=200, learning_rate=0.1, n_jobs=1)
+    est = XGBoostClassifier(n_estimators=200, learning_rate=0.1)
     model = clone(est).fit(X, y)
     assert model.get_params()["n_estimators"] == 200
     assert 1 <= model.best_n_estimators_ <= 200  # chosen by early stopping

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("timm")
 from PIL import Image  # noqa: E402
 
+from automl.components.runtime import Runtime  # noqa: E402
 from automl.components.images.backbones import BACKBONES, backbone_report  # noqa: E402
 from automl.components.images.embed import ImageEmbedding  # noqa: E402
 from automl.components.images.finetune import ImageFineTuner  # noqa: E402
@@ -73,12 +74,12 @@ def test_mostly_broken_folder_is_an_error(tmp_path: Path):
 def test_embeddings_are_cached_per_item_and_view(tmp_path: Path):
     ds = load_dataset(make_images(tmp_path / "imgs"))
     cache = str(tmp_path / "cache")
-    emb = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5, cache_dir=cache)
+    emb = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5).set_runtime(Runtime(cache_dir=cache))
     F = emb.transform(ds.X)
     views = emb.augmented_views(ds.X)
     assert F.shape[0] == 16 and len(views) == 2 and not np.allclose(views[0], F)
     shards = sorted((tmp_path / "cache").rglob("*.npz"))
-    again = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5, cache_dir=cache)
+    again = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5).set_runtime(Runtime(cache_dir=cache))
     assert np.allclose(again.transform(ds.X[::-1]), F[::-1])  # any order, any subset
     assert np.allclose(again.augmented_views(ds.X)[1], views[1])
     assert sorted((tmp_path / "cache").rglob("*.npz")) == shards  # all hits, nothing recomputed
@@ -97,7 +98,8 @@ def test_finetuner_learns_colours(tmp_path: Path, mode):
 
 def test_finetuner_respects_time_limit(tmp_path: Path):
     ds = load_dataset(make_images(tmp_path / "imgs"))
-    model = ImageFineTuner(backbone=TINY, resolution=32, epochs=500, time_limit=1e-9).fit(ds.X, ds.y)
+    model = ImageFineTuner(backbone=TINY, resolution=32, epochs=500).set_runtime(Runtime(time_limit=1e-9))
+    model = model.fit(ds.X, ds.y)
     assert model.epochs_run_ == 0
 
 

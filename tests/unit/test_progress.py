@@ -2,7 +2,7 @@
 import optuna
 
 from automl.search.budget import Deadline
-from automl.search.metrics import METRICS
+from automl.pipeline.metrics import METRICS
 from automl.search.progress import SearchStatus
 from automl.space.spec import ComponentSpec, PipelineSpec
 

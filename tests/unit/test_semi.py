@@ -5,13 +5,14 @@ import pandas as pd
 from sklearn.datasets import make_classification
 
 from automl.components.base import BuildContext
+from automl.components.runtime import Runtime
 from automl.components.semi.pseudo_label import PseudoLabelClassifier
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import make_fold_plan
-from automl.search.build import build_pipeline
+from automl.pipeline.build import build_pipeline
 from automl.search.evaluate import cross_validate
-from automl.search.metrics import METRICS
+from automl.pipeline.metrics import METRICS
 from automl.space.preset import load_space
 from automl.space.sample import start_points, suggest_pipeline
 from automl.space.spec import ComponentSpec, PipelineSpec
@@ -35,8 +36,8 @@ def semi_spec(threshold=0.6):
 def test_pseudo_labels_are_added_and_capped():
     X, y, pool = make_data()
     from sklearn.linear_model import LogisticRegression
-    model = PseudoLabelClassifier(LogisticRegression(), unlabelled=pool, threshold=0.6,
-                                  max_ratio=1.0).fit(X, y)
+    model = PseudoLabelClassifier(LogisticRegression(), threshold=0.6, max_ratio=1.0)
+    model = model.set_runtime(Runtime(unlabelled=pool)).fit(X, y)
     assert 0 < model.n_pseudo_ <= len(y)  # at most 1 pseudo-label per labelled example
     assert model.predict_proba(X).shape == (len(y), 2)
 
@@ -45,9 +46,10 @@ def test_rounds_stop_at_the_time_limit():
     """A fit's share of the budget bounds the rounds; without a limit all of them run."""
     X, y, pool = make_data()
     from sklearn.linear_model import LogisticRegression
-    kw = dict(unlabelled=pool, threshold=0.6, rounds=3, max_ratio=3.0)
-    assert PseudoLabelClassifier(LogisticRegression(), **kw).fit(X, y).rounds_ == 3
-    assert PseudoLabelClassifier(LogisticRegression(), time_limit=1e-6, **kw).fit(X, y).rounds_ == 1
+    kw = dict(threshold=0.6, rounds=3, max_ratio=3.0)
+    unlimited, limited = Runtime(unlabelled=pool), Runtime(unlabelled=pool, time_limit=1e-6)
+    assert PseudoLabelClassifier(LogisticRegression(), **kw).set_runtime(unlimited).fit(X, y).rounds_ == 3
+    assert PseudoLabelClassifier(LogisticRegression(), **kw).set_runtime(limited).fit(X, y).rounds_ == 1
 
 
 def test_space_has_semi_only_with_a_pool():
@@ -72,7 +74,7 @@ def test_validation_labels_cannot_influence_training():
     prof = profile_dataset(Dataset(Modality.TABULAR, X, y, "t", unlabelled=pool))
     plan = make_fold_plan(y, 4, 0, prof)
     train, test = plan.split(0)
-    ctx = BuildContext(profile=prof, unlabelled=pool)
+    ctx = BuildContext(profile=prof, runtime=Runtime(unlabelled=pool))
     y_shuffled = y.copy()
     y_shuffled[test] = np.random.default_rng(1).permutation(1 - y[test])
     a = build_pipeline(semi_spec(), ctx).fit(X.iloc[train], y[train])

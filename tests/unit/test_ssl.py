@@ -13,24 +13,24 @@ pytest.importorskip("transformers")
 pytest.importorskip("timm")
 from PIL import Image  # noqa: E402
 
-from automl.components.base import FEATURES, LEARNERS, BuildContext, load_components  # noqa: E402
+from automl.components.base import FEATURES, LEARNERS, BuildContext  # noqa: E402
 from automl.components.images.backbones import create_backbone  # noqa: E402
 from automl.components.pretrain.base import SSL_METHODS, chosen_method  # noqa: E402
 from automl.components.pretrain.checkpoint import adapted_checkpoint, read_meta  # noqa: E402
 from automl.components.pretrain.image_contrastive import adapt_image_backbone  # noqa: E402
 from automl.components.pretrain.text_mlm import adapt_text_encoder, mask_tokens  # noqa: E402
+from automl.components.runtime import Runtime  # noqa: E402
 from automl.components.text.encoders import load_model  # noqa: E402
 from automl.data.dataset import Dataset, Modality  # noqa: E402
 from automl.data.profile import DataProfile, profile_dataset  # noqa: E402
 from automl.data.splits import make_fold_plan  # noqa: E402
 from automl.exceptions import SearchSpaceError  # noqa: E402
 from automl.search.evaluate import cross_validate  # noqa: E402
-from automl.search.metrics import METRICS  # noqa: E402
+from automl.pipeline.metrics import METRICS  # noqa: E402
 from automl.space.preset import load_space  # noqa: E402
 from automl.space.sample import start_points  # noqa: E402
 from automl.space.spec import ComponentSpec, PipelineSpec  # noqa: E402
 
-load_components()
 DATASETS = Path(os.environ.get("AUTOML_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets"))
 WORDS = "a the film movie plot great good dull boring lovely story acting awful funny warm".split()
 
@@ -132,17 +132,16 @@ def test_masking_follows_bert_rule():
 def test_text_embed_loads_adapted_encoder_and_caches_apart(tiny_text_encoder, toy_reviews, tmp_path):
     X, _ = toy_reviews
     prof = DataProfile("text", 16, 2, {"neg": 8, "pos": 8}, n_unlabelled=40)
-    ctx = BuildContext(profile=prof, cache_dir=str(tmp_path), unlabelled=pool_texts())
+    rt = Runtime(cache_dir=str(tmp_path), unlabelled=pool_texts())
+    ctx = BuildContext(profile=prof)
     info = FEATURES.get("text_embed")
     params = {"encoder": tiny_text_encoder, "max_length": 64}
-    stock = info.build(params, ctx)
-    adapted = info.build({**params, "ssl.method": "mlm", "ssl.epochs": 1}, ctx)
-    assert stock.weights is None and Path(adapted.weights).is_dir()
+    stock = info.build(params, ctx).set_runtime(rt).fit(X)
+    adapted = info.build({**params, "ssl.method": "mlm", "ssl.epochs": 1}, ctx).set_runtime(rt).fit(X)
+    assert stock.adapted_key_ is None and (tmp_path / "artifacts" / adapted.adapted_key_).is_dir()
     assert stock._config() != adapted._config()
     assert not np.allclose(stock.transform(X), adapted.transform(X))
     assert len(list((tmp_path / "embeddings").iterdir())) == 2  # one table each
-    for learner in ("setfit", "text_finetune"):  # the learners load it too
-        assert LEARNERS.get(learner).build({**params, "ssl.method": "mlm"}, ctx).weights == adapted.weights
 
 
 @pytest.mark.parametrize("method", ["simclr", "moco"])
@@ -160,14 +159,14 @@ def test_contrastive_adaptation_of_image_backbone(tiny_image_backbone, tmp_path,
 def test_image_components_load_the_adapted_backbone(tiny_image_backbone, tmp_path):
     X = pool_images(tmp_path / "labelled")
     prof = DataProfile("image", 12, 2, {"blue": 6, "red": 6}, n_unlabelled=12)
-    ctx = BuildContext(profile=prof, cache_dir=str(tmp_path / "cache"),
-                       unlabelled=pool_images(tmp_path / "pool"))
+    rt = Runtime(cache_dir=str(tmp_path / "cache"), unlabelled=pool_images(tmp_path / "pool"))
+    ctx = BuildContext(profile=prof, runtime=rt)
     params = {"backbone": tiny_image_backbone, "resolution": 32, "ssl.method": "simclr", "ssl.epochs": 1}
-    embed = FEATURES.get("image_embed").build(params, ctx)
-    tuner = LEARNERS.get("image_finetune").build({**params, "epochs": 1}, ctx)
-    assert embed.weights == tuner.weights and Path(embed.weights).is_dir()
-    stock = FEATURES.get("image_embed").build({**params, "ssl.method": "none"}, ctx)
+    embed = FEATURES.get("image_embed").build(params, ctx).set_runtime(rt).fit(X)
+    assert (tmp_path / "cache" / "artifacts" / embed.adapted_key_).is_dir()
+    stock = FEATURES.get("image_embed").build({**params, "ssl.method": "none"}, ctx).set_runtime(rt).fit(X)
     assert not np.allclose(embed.transform(X), stock.transform(X))
+    tuner = LEARNERS.get("image_finetune").build({**params, "epochs": 1}, ctx).set_runtime(rt)
     assert tuner.fit(X, np.array(["a", "b"] * 6)).predict(X).shape == (12,)
 
 
@@ -182,7 +181,7 @@ def test_ssl_cv_is_blind_to_validation_labels(tiny_text_encoder, toy_reviews, tm
     # One repeat only: with repeats, fold 0's items train other repeats' models, so their
     # labels rightly reach those out-of-fold predictions.
     plan = replace(plan, test_folds=plan.test_folds[:plan.n_splits], n_repeats=1)
-    ctx = BuildContext(profile=prof, cache_dir=str(tmp_path), unlabelled=pool)
+    ctx = BuildContext(profile=prof, runtime=Runtime(cache_dir=str(tmp_path), unlabelled=pool))
     seen = []
     info = SSL_METHODS.get("mlm")
 
@@ -222,10 +221,10 @@ def test_ssl_params_only_with_a_pool(modality):
 
 def test_choosing_ssl_without_a_pool_names_the_fix():
     with pytest.raises(SearchSpaceError, match="--unlabelled"):
-        chosen_method({"ssl.method": "mlm"}, None, Modality.TEXT)
+        chosen_method("mlm", None, Modality.TEXT)
     with pytest.raises(SearchSpaceError, match="image backbones"):
-        chosen_method({"ssl.method": "simclr"}, ["x"], Modality.TEXT)
-    assert chosen_method({"ssl.method": "none"}, None, Modality.TEXT) is None
+        chosen_method("simclr", ["x"], Modality.TEXT)
+    assert chosen_method("none", None, Modality.TEXT) is None
 
 
 @pytest.mark.slow

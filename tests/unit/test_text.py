@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
+from automl.components.runtime import Runtime  # noqa: E402
 from automl.components.text.eda import Thesaurus, eda  # noqa: E402
 from automl.components.text.encoders import encoder_report  # noqa: E402
 from automl.components.text.features import TextEmbedding, TfidfFeatures  # noqa: E402
@@ -94,7 +95,7 @@ def test_eda_changes_text_at_strength_and_keeps_it_at_zero():
 
 def test_text_embedding_is_cached_and_views_add_rows(tmp_path: Path, toy_reviews):
     X, y = toy_reviews
-    f = TextEmbedding(encoder=TINY, views=2, strength=0.3, cache_dir=str(tmp_path))
+    f = TextEmbedding(encoder=TINY, views=2, strength=0.3).set_runtime(Runtime(cache_dir=str(tmp_path)))
     a = f.fit(X, y).transform(X)
     assert a.shape == (16, 32)
     assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-4)  # normalised like MiniLM
@@ -102,7 +103,7 @@ def test_text_embedding_is_cached_and_views_add_rows(tmp_path: Path, toy_reviews
     assert len(views) == 2 and views[0].shape == a.shape and not np.allclose(views[0], a)
     files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
     assert files
-    b = TextEmbedding(encoder=TINY, views=2, strength=0.3, cache_dir=str(tmp_path))
+    b = TextEmbedding(encoder=TINY, views=2, strength=0.3).set_runtime(Runtime(cache_dir=str(tmp_path)))
     assert np.array_equal(b.transform(X[::-1]), a[::-1])
     assert np.array_equal(b.augmented_views(X)[1], views[1])
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == files  # nothing recomputed
@@ -135,7 +136,7 @@ def test_trainable_learners_fit_predict_and_change_weights(cls, kw, toy_reviews)
 
 def test_time_limit_stops_setfit_early(toy_reviews):
     X, y = toy_reviews
-    clf = SetFitClassifier(encoder=TINY, pairs=2_000, time_limit=0.5).fit(X, y)
+    clf = SetFitClassifier(encoder=TINY, pairs=2_000).set_runtime(Runtime(time_limit=0.5)).fit(X, y)
     assert 0 < clf.steps_done_ < len(clf._batches(np.unique(y, return_inverse=True)[1], np.random.default_rng(0)))
 
 
@@ -161,9 +162,8 @@ def test_packaged_minilm_embeddings_separate_sentiment(toy_reviews):
 
 def test_tfidf_is_left_out_below_thirty_texts_per_class():
     from automl.data.profile import DataProfile
-    from automl.space.preset import build_space, load_components
+    from automl.space.preset import build_space
 
-    load_components()
     raw = {"learners": {"logreg": {}}, "features": {"tfidf": {}, "text_embed": {}},
            "start": [{"learner": "logreg", "features": "tfidf"}]}
     tiny = build_space(raw, DataProfile("text", 32, 2, {"a": 16, "b": 16}))

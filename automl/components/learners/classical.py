@@ -1,7 +1,6 @@
 """Classical learners on a feature matrix: the fallback that often wins on small data."""
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import numpy as np
@@ -10,7 +9,9 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression
 
-from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, register
+from automl.components.availability import has_modules
+from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, defaults_of, register
+from automl.components.runtime import UsesRuntime
 from automl.data.profile import DataProfile
 from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
@@ -84,7 +85,7 @@ register(ComponentInfo(
         max_features=None if params.get("max_features") == "all" else params.get("max_features", "sqrt"),
         min_samples_leaf=params.get("min_samples_leaf", 1),
         class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
-        n_jobs=ctx.n_jobs, random_state=ctx.seed),
+        random_state=ctx.seed),
     defaults=lambda p: {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1,
                         "class_weight": "none"},
     cost=1,
@@ -92,16 +93,17 @@ register(ComponentInfo(
 
 
 # -- XGBoost with early stopping on an inner split ---------------------------------------------
-class XGBoostClassifier(ClassifierMixin, BaseEstimator):
+class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
     """XGBoost with the number of trees chosen by early stopping on an inner validation split.
 
     The inner split comes from the training fold only, so the outer CV score stays honest.
+    Defaults: shallow, slow-learning, subsampled trees, a safe start on a few hundred rows.
     """
 
-    def __init__(self, n_estimators: int = 500, learning_rate: float = 0.1, max_depth: int = 4,
-                 subsample: float = 1.0, colsample_bytree: float = 1.0,
-                 min_child_weight: float = 1.0, reg_alpha: float = 0.0, reg_lambda: float = 1.0,
-                 early_stopping_rounds: int = 30, n_jobs: int = 1, random_state: int = 0):
+    def __init__(self, n_estimators: int = 500, learning_rate: float = 0.05, max_depth: int = 3,
+                 subsample: float = 0.8, colsample_bytree: float = 0.8,
+                 min_child_weight: float = 1.0, reg_alpha: float = 1e-3, reg_lambda: float = 1.0,
+                 early_stopping_rounds: int = 30, random_state: int = 0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -111,7 +113,6 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         self.reg_alpha = reg_alpha
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
-        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _model(self, n_estimators: int, early_stopping: int | None):
@@ -121,7 +122,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
             n_estimators=n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
             subsample=self.subsample, colsample_bytree=self.colsample_bytree,
             min_child_weight=self.min_child_weight, reg_alpha=self.reg_alpha,
-            reg_lambda=self.reg_lambda, n_jobs=self.n_jobs, random_state=self.random_state,
+            reg_lambda=self.reg_lambda, n_jobs=self.runtime.n_jobs, random_state=self.random_state,
             tree_method="hist", early_stopping_rounds=early_stopping, verbosity=0)
 
     def fit(self, X, y):
@@ -148,7 +149,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _xgb_available() -> str | None:
-    if importlib.util.find_spec("xgboost") is None:
+    if not has_modules("xgboost"):
         return "xgboost is not installed: pip install xgboost-cpu"
     return None
 
@@ -172,11 +173,8 @@ register(ComponentInfo(
     summary="gradient-boosted trees, trees chosen by early stopping",
     modalities=ALL_MODALITIES,
     space=_xgb_space,
-    build=lambda params, ctx: XGBoostClassifier(
-        n_jobs=ctx.n_jobs, random_state=ctx.seed, **params),
-    defaults=lambda p: {"n_estimators": 500, "learning_rate": 0.05, "max_depth": 3,
-                        "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 1.0,
-                        "reg_alpha": 1e-3, "reg_lambda": 1.0},
+    build=lambda params, ctx: XGBoostClassifier(random_state=ctx.seed, **params),
+    defaults=lambda p: defaults_of(XGBoostClassifier, {k: k for k in _xgb_space(p)}),
     cost=1,
     available=_xgb_available,
 ))

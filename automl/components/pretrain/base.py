@@ -4,9 +4,10 @@ One registry, ``SSL_METHODS``, of frozen ``SSLMethodInfo`` records (``mlm`` for 
 ``simclr`` and ``moco`` for image backbones). A component that can load adapted weights adds
 ``ssl_space(modality, profile)`` to its own space: ``ssl.method`` (``none`` or a method) and
 ``ssl.epochs``. Both exist only when the profile has an unlabelled pool, so without one the
-space is exactly what it was.
+space is exactly what it was. Its estimator takes them as ``ssl_method``/``ssl_epochs`` and
+asks for the adapted weights when it is fitted.
 
-The adaptation sees ``BuildContext.unlabelled`` and nothing else: no labelled item, no label.
+The adaptation sees the runtime's unlabelled pool and nothing else: no labelled item, no label.
 It is therefore the same for every fold and trial (cross-validation stays honest) and is
 trained once; the first trial that asks for it pays, every later trial, worker and resumed
 search loads it from the content-addressed cache (see ``checkpoint.py``).
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from automl.components.base import BuildContext
+from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.exceptions import SearchSpaceError
@@ -41,7 +42,9 @@ class SSLMethodInfo:
     max_epochs: int = 3  # CPU-sized: one epoch over 2,000 items takes ~1-3 minutes
 
 
-SSL_METHODS: Registry[SSLMethodInfo] = Registry("SSL method")
+SSL_METHODS: Registry[SSLMethodInfo] = Registry(
+    "SSL method", ("automl.components.pretrain.image_contrastive",
+                   "automl.components.pretrain.text_mlm"))
 
 
 def register_method(info: SSLMethodInfo) -> SSLMethodInfo:
@@ -62,13 +65,14 @@ def ssl_space(modality: Modality, profile: DataProfile) -> dict[str, Domain]:
             "ssl.epochs": Conditional(IntDomain(1, top), "ssl.method", tuple(names))}
 
 
-# "none" first: the stock weights are the cheap strong default; a start point tries SSL.
-SSL_DEFAULTS: dict[str, Any] = {"ssl.method": NONE, "ssl.epochs": 1}
+# Space parameter -> estimator argument, for every component that can load adapted weights.
+# "none" is the estimators' default: the stock weights are the cheap strong start.
+SSL_NAMES = {"ssl.method": "ssl_method", "ssl.epochs": "ssl_epochs"}
 
 
-def chosen_method(params: dict[str, Any], pool: Any, modality: Modality) -> str | None:
-    """The sampled method, or None; raises when one is chosen but there is nothing to adapt on."""
-    method = params.get("ssl.method", NONE)
+def chosen_method(method: str, pool: Any, modality: Modality) -> str | None:
+    """``method``, or None for ``none``; raises when it cannot adapt this modality's backbones
+    or there is no pool to adapt on."""
     if method == NONE:
         return None
     info = SSL_METHODS.get(method)
@@ -87,7 +91,7 @@ def chosen_method(params: dict[str, Any], pool: Any, modality: Modality) -> str 
 SSL_SHARE_OF_SEARCH = 0.3
 
 
-def ssl_time_limit(ctx: BuildContext) -> float | None:
-    if ctx.search_left is not None:
-        return SSL_SHARE_OF_SEARCH * ctx.search_left
-    return None if ctx.time_limit is None else 0.5 * ctx.time_limit
+def ssl_time_limit(runtime: Runtime) -> float | None:
+    if runtime.search_left is not None:
+        return SSL_SHARE_OF_SEARCH * runtime.search_left
+    return None if runtime.time_limit is None else 0.5 * runtime.time_limit

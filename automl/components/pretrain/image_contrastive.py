@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from automl.components.base import BuildContext
 from automl.components.pretrain.base import (SSLMethodInfo, chosen_method, register_method,
                                              ssl_time_limit)
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
+from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
 
 # 96 px: a forward+backward pass costs ~(96/224)^2 = 18% of the native resolution; the
@@ -198,12 +198,19 @@ def _small_rgb(path: str, side: int):
     return img
 
 
-def adapted_backbone(params: dict[str, Any], ctx: BuildContext, backbone: str) -> str | None:
-    """For a component's ``build``: the adapted folder its sampled ``ssl.*`` params ask for."""
-    method = chosen_method(params, ctx.unlabelled, Modality.IMAGE)
-    if method is None:
+def adapted_backbone(backbone: str, method: str, epochs: int, seed: int,
+                     runtime: Runtime) -> Path | None:
+    """For an estimator's ``fit``: the folder of ``backbone`` adapted with ``method`` on the
+    runtime's pool (None for ``none``)."""
+    if chosen_method(method, runtime.unlabelled, Modality.IMAGE) is None:
         return None
-    return str(adapt_image_backbone(backbone, ctx.unlabelled, method, params.get("ssl.epochs", 1),
-                                    seed=ctx.seed, cache_dir=ctx.cache_dir,
-                                    time_limit=ssl_time_limit(ctx), n_jobs=ctx.n_jobs,
-                                    device=ctx.device))
+    return adapt_image_backbone(backbone, runtime.unlabelled, method, epochs, seed=seed,
+                                cache_dir=runtime.cache_dir, time_limit=ssl_time_limit(runtime),
+                                n_jobs=runtime.n_jobs, device=runtime.device)
+
+
+def adapted_state(folder: Path) -> dict:
+    """The adapted backbone's weights as CPU tensors, to keep inside a fitted model."""
+    import torch
+
+    return torch.load(Path(folder) / FILE_NAME, map_location="cpu", weights_only=True)

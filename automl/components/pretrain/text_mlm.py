@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from automl.components.base import BuildContext
 from automl.components.pretrain.base import (SSLMethodInfo, chosen_method, register_method,
                                              ssl_time_limit)
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
+from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
 
 MAX_LENGTH = 64  # pool texts are sentences; 64 word pieces cover ~95% of SST-2 reviews
@@ -155,11 +155,24 @@ def adapt_text_encoder(encoder: str, pool_texts: Any, method: str = "mlm", epoch
     return adapted_checkpoint(cache_dir, parts, keys, train, time_limit)
 
 
-def adapted_encoder(params: dict[str, Any], ctx: BuildContext, encoder: str) -> str | None:
-    """For a component's ``build``: the adapted folder its sampled ``ssl.*`` params ask for."""
-    method = chosen_method(params, ctx.unlabelled, Modality.TEXT)
-    if method is None:
+def adapted_encoder(encoder: str, method: str, epochs: int, seed: int,
+                    runtime: Runtime) -> Path | None:
+    """For an estimator's ``fit``: the folder of ``encoder`` adapted with ``method`` on the
+    runtime's pool (None for ``none``)."""
+    if chosen_method(method, runtime.unlabelled, Modality.TEXT) is None:
         return None
-    return str(adapt_text_encoder(encoder, ctx.unlabelled, method, params.get("ssl.epochs", 1),
-                                  ctx.seed, ctx.cache_dir, ssl_time_limit(ctx), ctx.n_jobs, ctx.device))
+    return adapt_text_encoder(encoder, runtime.unlabelled, method, epochs, seed, runtime.cache_dir,
+                              ssl_time_limit(runtime), runtime.n_jobs, runtime.device)
+
+
+def adapted_state(folder: Path) -> dict:
+    """The adapted encoder's weights as CPU tensors, to keep inside a fitted model."""
+    folder = Path(folder)
+    if (folder / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        return load_file(folder / "model.safetensors")
+    import torch
+
+    return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
 

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
 from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, register
+from automl.components.runtime import Runtime, UsesRuntime, bind_runtime
 from automl.data.dataset import concat_rows, take
 from automl.logger import log
 from automl.space.domains import FloatDomain, IntDomain
@@ -24,24 +25,34 @@ from automl.space.domains import FloatDomain, IntDomain
 MAX_POOL = 5000
 
 
-class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
-    def __init__(self, base: Any = None, unlabelled: Any = None, threshold: float = 0.6,
-                 rounds: int = 3, weight: float = 1.0, max_ratio: float = 10.0,
-                 random_state: int = 0, time_limit: float | None = None):
+class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
+    """The pool comes from the runtime at fit time: it is never a parameter, so it is neither
+    cloned with the model nor saved with it."""
+
+    def __init__(self, base: Any = None, threshold: float = 0.6, rounds: int = 3,
+                 weight: float = 1.0, max_ratio: float = 10.0, random_state: int = 0):
         self.base = base
-        self.unlabelled = unlabelled
         self.threshold = threshold
         self.rounds = rounds
         self.weight = weight
         self.max_ratio = max_ratio
         self.random_state = random_state
-        self.time_limit = time_limit
+
+    def set_runtime(self, runtime: Runtime) -> "PseudoLabelClassifier":
+        super().set_runtime(runtime)
+        if hasattr(self, "base_"):
+            bind_runtime(self.base_, runtime)
+        return self
+
+    def _fresh_base(self):
+        return bind_runtime(clone(self.base), self.runtime)
 
     def fit(self, X, y):
         y = np.asarray(y)
         t0 = time.monotonic()
+        time_limit = self.runtime.time_limit
         self.classes_ = np.unique(y)
-        self.base_ = clone(self.base).fit(X, y)
+        self.base_ = self._fresh_base().fit(X, y)
         self.n_pseudo_, self.rounds_ = 0, 0
         pool = self._pool()
         if pool is None:
@@ -53,9 +64,9 @@ class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
             # Each round refits on more rows than the last; stop when one more would likely
             # overrun the fit's share of the budget (the search then keeps its deadline).
             spent = time.monotonic() - t0
-            if r and self.time_limit is not None and spent * (r + 1) / r > self.time_limit:
+            if r and time_limit is not None and spent * (r + 1) / r > time_limit:
                 log.debug("pseudo-labelling stopped after %d of %d rounds (%.0fs of %.0fs)",
-                          r, self.rounds, spent, self.time_limit)
+                          r, self.rounds, spent, time_limit)
                 break
             proba = self.base_.predict_proba(pool)
             model_classes = np.asarray(self.base_.classes_)
@@ -71,13 +82,13 @@ class PseudoLabelClassifier(ClassifierMixin, BaseEstimator):
             X_all = concat_rows(X, take(pool, keep))
             y_all = np.concatenate([y, pred[keep]])
             w = np.concatenate([np.ones(len(y)), np.full(len(keep), self.weight)])
-            self.base_ = _fit_weighted(clone(self.base), X_all, y_all, w)
+            self.base_ = _fit_weighted(self._fresh_base(), X_all, y_all, w)
             self.n_pseudo_, self.rounds_ = len(keep), r + 1
         log.debug("pseudo-labelled %d pool items", self.n_pseudo_)
         return self
 
     def _pool(self):
-        pool = self.unlabelled
+        pool = self.runtime.unlabelled
         if pool is None or len(pool) == 0:
             return None
         if len(pool) > MAX_POOL:
@@ -107,8 +118,7 @@ def _fit_weighted(model, X, y, w):
 
 
 def _build(params: dict[str, Any], ctx: BuildContext) -> PseudoLabelClassifier:
-    return PseudoLabelClassifier(unlabelled=ctx.unlabelled, random_state=ctx.seed,
-                                 time_limit=ctx.time_limit, **params)
+    return PseudoLabelClassifier(random_state=ctx.seed, **params)
 
 
 register(ComponentInfo(

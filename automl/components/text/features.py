@@ -1,16 +1,16 @@
 """Text featurisers: frozen encoder embeddings (cached, with EDA views) and TF-IDF n-grams."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from automl.components.base import ComponentInfo, register
+from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
 from automl.components.features.cached import CachedViewFeaturizer
-from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
-from automl.components.pretrain.text_mlm import adapted_encoder
+from automl.components.pretrain.base import SSL_NAMES, ssl_space
+from automl.components.pretrain.text_mlm import adapted_encoder, adapted_state
+from automl.components.runtime import set_threads
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, frozen_model, load_tokenizer, usable_encoders
 from automl.data.dataset import Modality
@@ -20,37 +20,45 @@ from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 
 class TextEmbedding(CachedViewFeaturizer):
     def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 128,
-                 views: int = 0, strength: float = 0.0, seed: int = 0, cache_dir: str | None = None,
-                 n_jobs: int = 1, device: str = "cpu", weights: str | None = None):
+                 views: int = 0, strength: float = 0.0, seed: int = 0, ssl_method: str = "none",
+                 ssl_epochs: int = 1):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
         self.views = views
         self.strength = strength
         self.seed = seed
-        self.cache_dir = cache_dir
-        self.n_jobs = n_jobs
-        self.device = device
-        self.weights = weights  # folder of an SSL-adapted encoder, or None for the stock one
+        self.ssl_method = ssl_method
+        self.ssl_epochs = ssl_epochs
+
+    def fit(self, X, y=None):
+        # An MLM-adapted encoder is trained on the runtime's pool (or read from the cache) and
+        # its weights kept in the fitted featuriser, so a saved model needs no cache folder.
+        folder = adapted_encoder(self.encoder, self.ssl_method, self.ssl_epochs, self.seed,
+                                 self.runtime)
+        self.adapted_key_ = folder.name if folder is not None else None
+        self.adapted_state_ = adapted_state(folder) if folder is not None else None
+        return self
 
     def _config(self) -> dict[str, Any]:
-        # The adapted checkpoint's folder name is its content key: its embeddings get their own
-        # table. Stock embeddings keep the key they always had.
-        adapted = {"adapted": Path(self.weights).name} if self.weights else {}
+        # The adapted checkpoint's key names its embeddings' table. Stock embeddings keep the
+        # key they always had.
+        key = getattr(self, "adapted_key_", None)
+        adapted = {"adapted": key} if key else {}
         return {"kind": "text", "encoder": self.encoder, "from": ENCODERS.get(self.encoder).location()[1],
                 "pooling": self.pooling, "max_length": self.max_length, **adapted}
 
     def _compute(self, items, view, seeds):
-        import torch
-
-        torch.set_num_threads(max(1, self.n_jobs))
+        device = self.runtime.device
+        set_threads(self.runtime.n_jobs)
         texts = [str(t) for t in items]
         if view:
             thes = thesaurus_for(self.encoder)
             texts = [eda(t, self.strength, np.random.default_rng(s), thes) for t, s in zip(texts, seeds)]
-        vec = encode(frozen_model(self.encoder, self.device, self.weights), load_tokenizer(self.encoder), texts,
-                     self.max_length, self.pooling, ENCODERS.get(self.encoder).normalize,
-                     device=self.device)
+        model = frozen_model(self.encoder, device, getattr(self, "adapted_key_", None),
+                             getattr(self, "adapted_state_", None))
+        vec = encode(model, load_tokenizer(self.encoder), texts, self.max_length, self.pooling,
+                     ENCODERS.get(self.encoder).normalize, device=device)
         return vec.cpu().numpy()
 
 
@@ -99,6 +107,14 @@ def _tfidf_suits(profile: DataProfile) -> str | None:
     return None
 
 
+_EMBED_NAMES = {"encoder": "encoder", "pooling": "pooling", "max_length": "max_length",
+                "augment.views": "views", "augment.strength": "strength", **SSL_NAMES}
+
+
+def _build_embedding(params: dict[str, Any], ctx: BuildContext) -> TextEmbedding:
+    return TextEmbedding(**{_EMBED_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
+
+
 def _lengths(profile: DataProfile) -> CategoricalDomain:
     return CategoricalDomain((64, 128, 256))
 
@@ -112,15 +128,9 @@ register(ComponentInfo(
                      "pooling": CategoricalDomain(("mean", "cls")), "max_length": _lengths(p),
                      "augment.views": IntDomain(0, 4), "augment.strength": FloatDomain(0.0, 0.5),
                      **ssl_space(Modality.TEXT, p)},
-    build=lambda params, ctx: TextEmbedding(
-        encoder=params.get("encoder", "minilm"), pooling=params.get("pooling", "mean"),
-        max_length=params.get("max_length", 128), views=params.get("augment.views", 0),
-        strength=params.get("augment.strength", 0.0), seed=ctx.seed, cache_dir=ctx.cache_dir,
-        n_jobs=ctx.n_jobs, device=ctx.device,
-        weights=adapted_encoder(params, ctx, params.get("encoder", "minilm"))),
-    defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
-                        "max_length": 128, "augment.views": 0, "augment.strength": 0.0,
-                        **SSL_DEFAULTS},
+    build=_build_embedding,
+    defaults=lambda p: defaults_of(TextEmbedding, _EMBED_NAMES,
+                                   encoder=(usable_encoders() or ["minilm"])[0]),
     cost=1,
     strategy="transfer",
     available=lambda: None if usable_encoders() else

@@ -2,18 +2,19 @@
 classification head. Both are scikit-learn classifiers over raw texts."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from automl.components.base import BuildContext, ComponentInfo, register
-from automl.components.pretrain.base import SSL_DEFAULTS, ssl_space
+from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
+from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.text_mlm import adapted_encoder
+from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, load_model, load_tokenizer, usable_encoders
+from automl.components.training import train_epochs
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.data.splits import inner_split
@@ -21,25 +22,24 @@ from automl.logger import log
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 
 
-class _EncoderLearner(ClassifierMixin, BaseEstimator):
-    def _start(self, y):
+class _EncoderLearner(UsesRuntime, ClassifierMixin, BaseEstimator):
+    def _start(self, y) -> tuple[np.ndarray, TimeLimit]:
         import torch
 
+        rt = self.runtime
+        limit = TimeLimit(rt.time_limit)
         torch.manual_seed(self.seed)
-        torch.set_num_threads(max(1, self.n_jobs))
+        set_threads(rt.n_jobs)
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
+        weights = adapted_encoder(self.encoder, self.ssl_method, self.ssl_epochs, self.seed, rt)
         self.tokenizer_ = load_tokenizer(self.encoder)
-        self.model_ = load_model(self.encoder, self.weights).to(self.device)
-        self._t0 = time.monotonic()
-        return y_enc
-
-    def _out_of_time(self) -> bool:
-        return self.time_limit is not None and time.monotonic() - self._t0 > 0.9 * self.time_limit
+        self.model_ = load_model(self.encoder, weights).to(rt.device)
+        return y_enc, limit
 
     def _embed(self, texts, grad=False):
         return encode(self.model_, self.tokenizer_, [str(t) for t in texts], self.max_length,
                       self.pooling, ENCODERS.get(self.encoder).normalize, batch_size=32,
-                      grad=grad, device=self.device)
+                      grad=grad, device=self.runtime.device)
 
     def _augment(self, texts, rng):
         if self.augment <= 0:
@@ -59,11 +59,11 @@ class SetFitClassifier(_EncoderLearner):
     the forward passes.
     """
 
+    # Defaults: SetFit's published ones, 20 pair rounds, one epoch, lr 2e-5, batch 16.
     def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 64,
                  pairs: int = 20, epochs: int = 1, lr: float = 2e-5, batch_size: int = 16,
                  head_c: float = 1.0, augment: float = 0.0, seed: int = 0,
-                 time_limit: float | None = None, n_jobs: int = 1, device: str = "cpu",
-                 weights: str | None = None):
+                 ssl_method: str = "none", ssl_epochs: int = 1):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -74,10 +74,8 @@ class SetFitClassifier(_EncoderLearner):
         self.head_c = head_c
         self.augment = augment
         self.seed = seed
-        self.time_limit = time_limit
-        self.n_jobs = n_jobs
-        self.device = device
-        self.weights = weights  # folder of an SSL-adapted encoder, or None for the stock one
+        self.ssl_method = ssl_method
+        self.ssl_epochs = ssl_epochs
 
     def _batches(self, y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """Class-balanced batches: classes take turns, each drawing from its shuffled members."""
@@ -101,7 +99,7 @@ class SetFitClassifier(_EncoderLearner):
     def fit(self, X, y):
         import torch
 
-        y_enc = self._start(y)
+        y_enc, limit = self._start(y)
         X = np.asarray(X, dtype=object)
         rng = np.random.default_rng(self.seed)
         batches = self._batches(y_enc, rng)
@@ -110,11 +108,11 @@ class SetFitClassifier(_EncoderLearner):
         self.steps_done_, self.losses_ = 0, []
         self.model_.train()
         for idx in batches:
-            if self._out_of_time():
+            if limit.out_of_time():
                 log.debug("setfit: time limit reached after %d steps", self.steps_done_)
                 break
             emb = torch.nn.functional.normalize(self._embed(self._augment(X[idx], rng), grad=True), dim=-1)
-            labels = torch.as_tensor(y_enc[idx], device=self.device)
+            labels = torch.as_tensor(y_enc[idx], device=self.runtime.device)
             same = (labels[:, None] == labels[None, :]).float()
             upper = torch.triu(torch.ones_like(same), diagonal=1).bool()
             err = (emb @ emb.T - same)[upper] ** 2
@@ -146,8 +144,7 @@ class TextFineTuner(_EncoderLearner):
     def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 64,
                  epochs: int = 8, lr: float = 5e-5, batch_size: int = 16, dropout: float = 0.1,
                  weight_decay: float = 0.01, label_smoothing: float = 0.1, augment: float = 0.0,
-                 patience: int = 2, seed: int = 0, time_limit: float | None = None, n_jobs: int = 1,
-                 device: str = "cpu", weights: str | None = None):
+                 patience: int = 2, seed: int = 0, ssl_method: str = "none", ssl_epochs: int = 1):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -160,58 +157,46 @@ class TextFineTuner(_EncoderLearner):
         self.augment = augment
         self.patience = patience
         self.seed = seed
-        self.time_limit = time_limit
-        self.n_jobs = n_jobs
-        self.device = device
-        self.weights = weights
+        self.ssl_method = ssl_method
+        self.ssl_epochs = ssl_epochs
 
     def fit(self, X, y):
         import torch
         import torch.nn as nn
 
-        y_enc = self._start(y)
+        y_enc, limit = self._start(y)
+        device = self.runtime.device
         X = np.asarray(X, dtype=object)
         rng = np.random.default_rng(self.seed)
         k = len(self.classes_)
         dim = ENCODERS.get(self.encoder).dim
-        self.head_ = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(dim, k)).to(self.device)
+        self.head_ = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(dim, k)).to(device)
         params = list(self.model_.parameters()) + list(self.head_.parameters())
         opt = torch.optim.AdamW([{"params": self.model_.parameters(), "lr": self.lr},
                                  {"params": self.head_.parameters(), "lr": self.lr * 20}],
                                 weight_decay=self.weight_decay)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         tr, va = inner_split(y_enc, self.seed)
-        best, best_state, bad, self.epochs_run_ = -1.0, None, 0, 0
-        for epoch in range(self.epochs):
-            if self._out_of_time():
-                break
+
+        def train_epoch(epoch: int) -> None:
             self.model_.train()
             self.head_.train()
             order = rng.permutation(tr)
             for i in range(0, len(order), self.batch_size):
                 idx = order[i:i + self.batch_size]
                 logits = self.head_(self._embed(self._augment(X[idx], rng), grad=True))
-                loss = loss_fn(logits, torch.as_tensor(y_enc[idx], device=self.device))
+                loss = loss_fn(logits, torch.as_tensor(y_enc[idx], device=device))
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
-            self.epochs_run_ = epoch + 1
-            if len(va):
-                acc = float((self._proba(X[va]).argmax(1) == y_enc[va]).mean())
-                if acc >= best:
-                    best, bad = acc, 0
-                    best_state = ({n: t.detach().clone() for n, t in self.model_.state_dict().items()},
-                                  {n: t.detach().clone() for n, t in self.head_.state_dict().items()})
-                else:
-                    bad += 1
-                    if bad >= self.patience:
-                        break
-        if best_state is not None:
-            self.model_.load_state_dict(best_state[0])
-            self.head_.load_state_dict(best_state[1])
-        self.model_.eval()
-        self.head_.eval()
+
+        def validate() -> float:
+            return float((self._proba(X[va]).argmax(1) == y_enc[va]).mean())
+
+        self.epochs_run_ = train_epochs([self.model_, self.head_], self.epochs, train_epoch,
+                                        validate if len(va) else None, limit,
+                                        patience=self.patience, name="text_finetune")
         return self
 
     def _proba(self, X) -> np.ndarray:
@@ -236,9 +221,23 @@ def _common(p: DataProfile) -> dict:
             "augment.strength": FloatDomain(0.0, 0.3), **ssl_space(Modality.TEXT, p)}
 
 
-def _ctx(params: dict[str, Any], ctx: BuildContext) -> dict[str, Any]:
-    return {"seed": ctx.seed, "time_limit": ctx.time_limit, "n_jobs": ctx.n_jobs, "device": ctx.device,
-            "weights": adapted_encoder(params, ctx, params.get("encoder", "minilm"))}
+_COMMON_NAMES = {"encoder": "encoder", "pooling": "pooling", "max_length": "max_length",
+                 "augment.strength": "augment", **SSL_NAMES}
+_SETFIT_NAMES = {**_COMMON_NAMES, "pairs": "pairs", "epochs": "epochs", "lr": "lr",
+                 "batch_size": "batch_size", "head_c": "head_c"}
+_FINETUNE_NAMES = {**_COMMON_NAMES, "epochs": "epochs", "lr": "lr", "batch_size": "batch_size",
+                   "reg.dropout": "dropout", "reg.weight_decay": "weight_decay",
+                   "reg.label_smoothing": "label_smoothing"}
+
+
+def _builder(estimator: type, names: dict[str, str]):
+    def build(params: dict[str, Any], ctx: BuildContext):
+        return estimator(**{names[k]: v for k, v in params.items()}, seed=ctx.seed)
+    return build
+
+
+def _defaults(estimator: type, names: dict[str, str]):
+    return lambda p: defaults_of(estimator, names, encoder=(usable_encoders() or ["minilm"])[0])
 
 
 register(ComponentInfo(
@@ -249,16 +248,8 @@ register(ComponentInfo(
     space=lambda p: {**_common(p), "pairs": IntDomain(2, 60, log=True), "epochs": IntDomain(1, 2),
                      "lr": FloatDomain(5e-6, 1e-4, log=True), "batch_size": CategoricalDomain((8, 16, 32)),
                      "head_c": FloatDomain(0.01, 100.0, log=True)},
-    build=lambda params, ctx: SetFitClassifier(
-        encoder=params.get("encoder", "minilm"), pooling=params.get("pooling", "mean"),
-        max_length=params.get("max_length", 64), pairs=params.get("pairs", 20),
-        epochs=params.get("epochs", 1), lr=params.get("lr", 2e-5),
-        batch_size=params.get("batch_size", 16), head_c=params.get("head_c", 1.0),
-        augment=params.get("augment.strength", 0.0), **_ctx(params, ctx)),
-    # SetFit's published defaults: 20 pair rounds, one epoch, lr 2e-5, batch 16.
-    defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
-                        "max_length": 64, "augment.strength": 0.0, "pairs": 20, "epochs": 1,
-                        "lr": 2e-5, "batch_size": 16, "head_c": 1.0, **SSL_DEFAULTS},
+    build=_builder(SetFitClassifier, _SETFIT_NAMES),
+    defaults=_defaults(SetFitClassifier, _SETFIT_NAMES),
     consumes="raw",
     cost=2,
     strategy="finetune",
@@ -274,17 +265,8 @@ register(ComponentInfo(
                      "batch_size": CategoricalDomain((8, 16, 32)), "reg.dropout": FloatDomain(0.0, 0.5),
                      "reg.weight_decay": FloatDomain(1e-4, 0.1, log=True),
                      "reg.label_smoothing": FloatDomain(0.0, 0.2)},
-    build=lambda params, ctx: TextFineTuner(
-        encoder=params.get("encoder", "minilm"), pooling=params.get("pooling", "mean"),
-        max_length=params.get("max_length", 64), epochs=params.get("epochs", 8),
-        lr=params.get("lr", 5e-5), batch_size=params.get("batch_size", 16),
-        dropout=params.get("reg.dropout", 0.1), weight_decay=params.get("reg.weight_decay", 0.01),
-        label_smoothing=params.get("reg.label_smoothing", 0.1),
-        augment=params.get("augment.strength", 0.0), **_ctx(params, ctx)),
-    defaults=lambda p: {"encoder": (usable_encoders() or ["minilm"])[0], "pooling": "mean",
-                        "max_length": 64, "augment.strength": 0.0, "epochs": 8, "lr": 5e-5,
-                        "batch_size": 16, "reg.dropout": 0.1, "reg.weight_decay": 0.01,
-                        "reg.label_smoothing": 0.1, **SSL_DEFAULTS},
+    build=_builder(TextFineTuner, _FINETUNE_NAMES),
+    defaults=_defaults(TextFineTuner, _FINETUNE_NAMES),
     consumes="raw",
     cost=3,
     strategy="finetune",

@@ -1,4 +1,6 @@
-"""Scoring metrics, one registry. Every metric scores class probabilities against int labels."""
+"""Scoring metrics, one registry. Every metric scores class probabilities against int labels.
+
+Saved models record their metric by name; its definition lives here, below the search."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """``build_pipeline``: the one function that turns a spec into an estimator.
 
-Trials, the final refit and the exported model all go through it.
+Trials, the final refit and the exported model all go through it, so what was evaluated is
+exactly what ships.
 """
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from automl.components.base import FEATURES, LEARNERS, SEMI, BuildContext, load_components
+from automl.components.base import FEATURES, LEARNERS, SEMI, BuildContext
+from automl.components.runtime import Runtime, bind_runtime
 from automl.space.spec import PipelineSpec
 
 
@@ -21,6 +23,11 @@ class FeaturePipeline(Pipeline):
     view, rows aligned with X; each cached like the plain features). Prediction is unchanged:
     only the un-augmented view is used.
     """
+
+    def set_runtime(self, runtime: Runtime) -> "FeaturePipeline":
+        for _, step in self.steps:
+            bind_runtime(step, runtime)
+        return self
 
     def fit(self, X, y, **params):
         features, learner = self.steps[0][1], self.steps[-1][1]
@@ -38,11 +45,11 @@ class FeaturePipeline(Pipeline):
 
 
 def build_pipeline(spec: PipelineSpec, ctx: BuildContext) -> BaseEstimator:
-    load_components()
+    """The estimator ``spec`` describes, bound to ``ctx.runtime`` and not yet fitted."""
     model = LEARNERS.get(spec.learner.name).build(dict(spec.learner.params), ctx)
     if spec.features is not None:
         features = FEATURES.get(spec.features.name).build(dict(spec.features.params), ctx)
         model = FeaturePipeline([("features", features), ("learner", model)])
     if spec.semi is not None:
         model = SEMI.get(spec.semi.name).build(dict(spec.semi.params), ctx).set_params(base=model)
-    return model
+    return bind_runtime(model, ctx.runtime)

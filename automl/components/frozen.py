@@ -1,0 +1,27 @@
+"""Frozen pretrained models kept in memory per process: loading one costs seconds, and every
+fold and trial of a search embeds with the same one or two."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
+
+
+class ModelCache:
+    """The ``size`` most recently used models, by key (name, device, adapted weights)."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._models: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        model = make()
+        self._models[key] = model
+        while len(self._models) > self.size:
+            self._models.popitem(last=False)
+        return model
+
+    def clear(self) -> None:
+        self._models.clear()

@@ -1,0 +1,99 @@
+"""Where and how a fit or a prediction runs: device, threads, time limit, cache, the pool.
+
+None of it is a hyperparameter. It reaches an estimator through ``set_runtime`` (the search
+binds it when it builds a pipeline from a spec, ``automl predict`` when it loads a model), is
+never part of ``get_params()`` (so ``clone`` does not copy it) and is never pickled (so a saved
+model holds no device, no cache path and no unlabelled data).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str = "cpu"
+    n_jobs: int = 1
+    cache_dir: str | None = None  # content-addressed store for embeddings / adapted backbones
+    time_limit: float | None = None  # seconds this fit may take; iterative learners stop early
+    search_left: float | None = None  # seconds left for the whole search (shared one-off costs)
+    unlabelled: Any | None = None  # the unlabelled pool, same type as X
+
+
+DEFAULT_RUNTIME = Runtime()
+
+
+def pick_device(requested: str | None = None) -> str:
+    """``requested`` if given, else cuda when torch sees a GPU, else cpu."""
+    if requested:
+        return requested
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class UsesRuntime:
+    """Mixin for estimators whose fit or predict depends on the runtime.
+
+    Fitted torch modules (attributes ending in ``_``) follow the runtime's device, so a model
+    saved from a GPU is moved to the CPU before pickling and to the chosen device on load.
+    """
+
+    _runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.__dict__.get("_runtime") or DEFAULT_RUNTIME
+
+    def set_runtime(self, runtime: Runtime):
+        self._runtime = runtime
+        torch = sys.modules.get("torch")  # no fitted module exists unless torch was imported
+        if torch is not None:
+            for name, value in vars(self).items():
+                if name.endswith("_") and isinstance(value, torch.nn.Module):
+                    value.to(runtime.device)
+        return self
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # type: ignore[misc]  # a copy: never edit __dict__
+        state.pop("_runtime", None)
+        return state
+
+
+def bind_runtime(estimator: Any, runtime: Runtime) -> Any:
+    """Give ``estimator`` (and, for composites, its parts) the runtime; plain scikit-learn
+    estimators only take the thread count, when they have an ``n_jobs`` parameter."""
+    if hasattr(estimator, "set_runtime"):
+        estimator.set_runtime(runtime)
+    elif hasattr(estimator, "get_params") and "n_jobs" in estimator.get_params(deep=False):
+        estimator.set_params(n_jobs=runtime.n_jobs)
+    return estimator
+
+
+class TimeLimit:
+    """A fit's time limit. Loops stop at ``share`` of it: the last epoch or step, the
+    predictions on the validation fold and the bookkeeping still have to fit inside it."""
+
+    def __init__(self, seconds: float | None, share: float = 0.9) -> None:
+        self.seconds = seconds
+        self.share = share
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def out_of_time(self) -> bool:
+        return self.seconds is not None and self.elapsed() > self.share * self.seconds
+
+
+def set_threads(n_jobs: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n_jobs))
