@@ -4,6 +4,7 @@ The public names are imported on first use (PEP 562), so ``import automl`` is ch
 serving a saved model (``automl.load_predictor``) never imports the search stack (Optuna,
 MLflow, the orchestrator).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,9 +24,12 @@ _PUBLIC = {
 __all__ = [*_PUBLIC, "__version__"]
 
 if TYPE_CHECKING:
-    from automl.config import Budget, SearchConfig
-    from automl.predict import Predictor, load_predictor
-    from automl.search.orchestrator import SearchResult, search
+    from automl.config import Budget as Budget
+    from automl.config import SearchConfig as SearchConfig
+    from automl.predict import Predictor as Predictor
+    from automl.predict import load_predictor as load_predictor
+    from automl.search.orchestrator import SearchResult as SearchResult
+    from automl.search.orchestrator import search as search
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
 """The command line: a thin layer that builds configs and calls the API. Parses nothing twice."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from automl.config import Budget, SearchConfig, DURATION_FORMS
+from automl.config import DURATION_FORMS, Budget, SearchConfig
 from automl.exceptions import AutoMLError, LabelColumnUnknown
 from automl.logger import log
 
@@ -23,8 +24,9 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
         from rich.logging import RichHandler
 
         # Logs go to stderr (stdout carries results); the live progress panel shares this console.
-        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False,
-                              rich_tracebacks=verbose)
+        handler = RichHandler(
+            console=Console(stderr=True), show_path=False, markup=False, rich_tracebacks=verbose
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler()
@@ -55,38 +57,66 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("search", help="search for the best pipeline and export it")
-    s.add_argument("--data", required=True, type=Path, help="CSV/Parquet/JSONL table, or a folder with one sub-folder per class")
+    s.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="CSV/Parquet/JSONL table, or a folder with one sub-folder per class",
+    )
     s.add_argument("--budget", required=True, type=_budget, help=f"wall-clock budget: {DURATION_FORMS}")
     s.add_argument("--label", help="label column of a table (default: label/target/class)")
-    s.add_argument("--text", dest="text_column", help="text column(s) of a table, comma-separated (default: detected)")
+    s.add_argument(
+        "--text", dest="text_column", help="text column(s) of a table, comma-separated (default: detected)"
+    )
     s.add_argument("--unlabelled", type=Path, help="unlabelled data of the same kind (file or folder)")
     s.add_argument("--trials", type=int, help="stop after this many finished trials in the study")
-    s.add_argument("--output", type=Path, default=Path("automl-runs"), help="output folder (default: automl-runs)")
-    s.add_argument("--metric", help="accuracy, balanced_accuracy, f1_macro, log_loss, roc_auc (default: from the data)")
+    s.add_argument(
+        "--output", type=Path, default=Path("automl-runs"), help="output folder (default: automl-runs)"
+    )
+    s.add_argument(
+        "--metric", help="accuracy, balanced_accuracy, f1_macro, log_loss, roc_auc (default: from the data)"
+    )
     s.add_argument("--cv", type=int, default=5, help="number of CV folds (default 5)")
-    s.add_argument("--space", type=Path, help="search-space YAML (default: the preset for the data's modality)")
+    s.add_argument(
+        "--space", type=Path, help="search-space YAML (default: the preset for the data's modality)"
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--storage", help="Optuna storage URL (default: sqlite in the output folder)")
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the output folder)")
     s.add_argument("--study", help="study name (default: from the data path); re-use it to resume")
     s.add_argument("--jobs", type=int, dest="n_jobs", help="threads per trial (default: all cores)")
-    s.add_argument("--heartbeat", type=float, help="seconds between worker heartbeats (default 20); "
-                   "a worker silent for 3 beats has its trial failed and retried")
+    s.add_argument(
+        "--heartbeat",
+        type=float,
+        help="seconds between worker heartbeats (default 20); "
+        "a worker silent for 3 beats has its trial failed and retried",
+    )
     _add_common(s)
 
     w = sub.add_parser("worker", help="join a running search's study and run its trials")
-    w.add_argument("--storage", required=True, help="the search's Optuna storage URL (postgresql:// or journal:///)")
+    w.add_argument(
+        "--storage", required=True, help="the search's Optuna storage URL (postgresql:// or journal:///)"
+    )
     w.add_argument("--study", required=True, help="the search's study name")
-    w.add_argument("--budget", type=_budget, help="stop after this long (default: when the study's budget ends)")
+    w.add_argument(
+        "--budget", type=_budget, help="stop after this long (default: when the study's budget ends)"
+    )
     w.add_argument("--tracking-uri", help="MLflow tracking URI (default: the one stored with the study)")
     w.add_argument("--data", type=Path, help="local copy of the study's data, if not at the same path")
     w.add_argument("--cache", type=Path, help="embedding cache folder (default: the search's, if reachable)")
-    w.add_argument("--jobs", type=int, default=1, dest="n_jobs",
-                   help="threads per trial (default 1: workers x threads should not exceed the cores)")
+    w.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        dest="n_jobs",
+        help="threads per trial (default 1: workers x threads should not exceed the cores)",
+    )
     _add_common(w)
 
     p = sub.add_parser("predict", help="predict with a saved model")
-    p.add_argument("--model", required=True, type=Path, help="the model folder of a search (automl-runs/<name>/model)")
+    p.add_argument(
+        "--model", required=True, type=Path, help="the model folder of a search (automl-runs/<name>/model)"
+    )
     p.add_argument("--data", required=True, type=Path, help="table, folder or file to predict on")
     p.add_argument("--out", required=True, type=Path, help="CSV to write: prediction + proba_<class> columns")
     _add_common(p)
@@ -98,12 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=5000)
     _add_common(u)
 
-    b = sub.add_parser("backbones", help="list pretrained backbones/encoders and whether they are usable offline")
+    b = sub.add_parser(
+        "backbones", help="list pretrained backbones/encoders and whether they are usable offline"
+    )
     _add_common(b)
 
     rep = sub.add_parser("report", help="write (or rewrite) the HTML report of a finished search")
     rep.add_argument("--run", required=True, type=Path, help="the search's run folder (automl-runs/<study>)")
-    rep.add_argument("--storage", help="Optuna storage URL the search used (default: sqlite in the output folder)")
+    rep.add_argument(
+        "--storage", help="Optuna storage URL the search used (default: sqlite in the output folder)"
+    )
     _add_common(rep)
 
     r = sub.add_parser("runs", help="list past searches in an output folder")
@@ -133,8 +167,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         label = _ask_label(e.columns)
         print(f"(next time: --label {label})")
         result = search(dataclasses.replace(config, label=label))
-    print(f"best {result.metric} {result.best_value:.4f} (trial {result.best_trial}): "
-          f"{result.best_spec.describe()}")
+    print(
+        f"best {result.metric} {result.best_value:.4f} (trial {result.best_trial}): "
+        f"{result.best_spec.describe()}"
+    )
     print(f"model: {result.model_dir}")
     print(f"predict: automl predict --model {result.model_dir} --data NEW_DATA --out predictions.csv")
     print(f"runs: automl ui --output {config.output}")
@@ -145,10 +181,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from automl.search.worker import work
 
     _quiet_optuna()
-    result = work(args.storage, args.study, budget=args.budget, tracking_uri=args.tracking_uri,
-                  data=args.data, cache_dir=args.cache, n_jobs=args.n_jobs)
-    print(f"worker {result.worker}: {result.trials_run} trial(s) in {result.seconds:.0f}s, "
-          f"stopped by {result.stopped_by}")
+    result = work(
+        args.storage,
+        args.study,
+        budget=args.budget,
+        tracking_uri=args.tracking_uri,
+        data=args.data,
+        cache_dir=args.cache,
+        n_jobs=args.n_jobs,
+    )
+    print(
+        f"worker {result.worker}: {result.trials_run} trial(s) in {result.seconds:.0f}s, "
+        f"stopped by {result.stopped_by}"
+    )
     return 0
 
 
@@ -174,8 +219,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
-            "--host", host, "--port", str(port), "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -183,8 +240,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if uri is None:
         db = args.output / "mlflow.db"
         if not db.is_file():
-            raise AutoMLError(f"No MLflow store at {db}. Run a search first, or pass --output "
-                              "(the folder given to `automl search --output`) or --tracking-uri.")
+            raise AutoMLError(
+                f"No MLflow store at {db}. Run a search first, or pass --output "
+                "(the folder given to `automl search --output`) or --tracking-uri."
+            )
         uri = f"sqlite:///{db.resolve()}"
     # One worker and no job runner: the defaults start ~8 processes and 2.4 GB.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -204,8 +263,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for path in summaries:
         s = json.loads(path.read_text())
         n = sum(s["trials"].values())
-        print(f"{s['study'][:32]:32} {s['metric']:18} {s['best_value']:8.4f} {n:7d} "
-              f"{s['budget']:>8}  {s['finished_at']}")
+        print(
+            f"{s['study'][:32]:32} {s['metric']:18} {s['best_value']:8.4f} {n:7d} "
+            f"{s['budget']:>8}  {s['finished_at']}"
+        )
     return 0
 
 
@@ -226,8 +287,15 @@ def cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"search": cmd_search, "worker": cmd_worker, "predict": cmd_predict, "ui": cmd_ui,
-            "runs": cmd_runs, "backbones": cmd_backbones, "report": cmd_report}
+COMMANDS = {
+    "search": cmd_search,
+    "worker": cmd_worker,
+    "predict": cmd_predict,
+    "ui": cmd_ui,
+    "runs": cmd_runs,
+    "backbones": cmd_backbones,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """User settings: the one place budgets, metrics and search settings are parsed and checked."""
+
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from automl.exceptions import ConfigError
@@ -18,7 +19,7 @@ class Budget:
     seconds: float
 
     @classmethod
-    def parse(cls, text: str | float | int) -> "Budget":
+    def parse(cls, text: str | float | int) -> Budget:
         if isinstance(text, (int, float)):
             seconds = float(text)
         else:
@@ -28,9 +29,7 @@ class Budget:
             else:
                 m = _DURATION.match(raw)
                 if not raw or not m or not any(m.groups()):
-                    raise ConfigError(
-                        f"Cannot read the duration {text!r}. Accepted forms: {DURATION_FORMS}."
-                    )
+                    raise ConfigError(f"Cannot read the duration {text!r}. Accepted forms: {DURATION_FORMS}.")
                 h, mi, s = (int(g) if g else 0 for g in m.groups())
                 seconds = float(h * 3600 + mi * 60 + s)
         if seconds <= 0:
@@ -38,10 +37,15 @@ class Budget:
         return cls(seconds)
 
     def __str__(self) -> str:
-        s = int(round(self.seconds))
-        h, rem = divmod(s, 3600)
-        m, sec = divmod(rem, 60)
-        return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
+        return format_duration(self.seconds)
+
+
+def format_duration(seconds: float) -> str:
+    """``5400 -> "1h30m"``, ``95 -> "1m35s"``: the form ``Budget.parse`` reads back."""
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,6 @@ class SearchConfig:
     study: str | None = None  # None: derived from the data path
     n_jobs: int | None = None  # threads for one trial; None: all cores
     heartbeat: float = 20.0  # seconds between worker heartbeats; a silent worker's trial fails after 3x
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.trials is not None and self.trials < 1:

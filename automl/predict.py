@@ -1,4 +1,5 @@
 """Load a model bundle, validate new input against it and predict."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ import pandas as pd
 
 from automl.components.runtime import Runtime, bind_runtime, pick_device
 from automl.data.load import load_inputs
-from automl.export.bundle import Bundle, load_bundle
 from automl.exceptions import ModelError
+from automl.export.bundle import Bundle, load_bundle
 from automl.logger import log
 from automl.pipeline.proba import aligned_proba
 
@@ -21,12 +22,16 @@ class Predictor:
         self.bundle = bundle
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | None = None,
-             cache_dir: str | None = None) -> "Predictor":
+    def load(
+        cls, directory: str | Path, device: str | None = None, cache_dir: str | None = None
+    ) -> Predictor:
         """``device``: where torch models run (default: cuda when available, else cpu).
         ``cache_dir``: cache embeddings there (default: none is written)."""
         bundle = load_bundle(directory)
-        runtime = Runtime(device=pick_device(device), n_jobs=os.cpu_count() or 1, cache_dir=cache_dir)
+        # Unpickling imported torch if the model has torch parts; otherwise none are needed.
+        runtime = Runtime(
+            device=pick_device(device, needs_torch=False), n_jobs=os.cpu_count() or 1, cache_dir=cache_dir
+        )
         bind_runtime(bundle.pipeline, runtime)
         return cls(bundle)
 

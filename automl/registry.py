@@ -7,11 +7,13 @@ A registry whose entries live in other modules names them once (``modules``) and
 on its first lookup, so ``import automl`` and serving a saved model never import component
 code they do not use, and no caller has to remember to "load the catalog" first.
 """
+
 from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from automl.exceptions import SearchSpaceError
 

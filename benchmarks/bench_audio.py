@@ -3,6 +3,7 @@
 
     python benchmarks/bench_audio.py --budget 10m
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import folder_labels, search_and_predict  # benchmarks/ is on sys.path when run as a script
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fsdd-few"

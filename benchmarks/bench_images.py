@@ -6,6 +6,7 @@ augmentation and regularisation).
 
     python benchmarks/bench_images.py --budget 10m [--skip-finetune]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from common import folder_labels, search_and_predict, timed  # benchmarks/ is on sys.path when run as a script
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-few"
@@ -35,7 +35,8 @@ def probe() -> float:
     (X, y), (Xt, yt) = files("train"), files("test")
     with tempfile.TemporaryDirectory() as cache:  # cold cache: embedding time counts
         emb = ImageEmbedding(backbone="efficientnet_lite0", resolution=128).set_runtime(
-            Runtime(cache_dir=cache, n_jobs=2))
+            Runtime(cache_dir=cache, n_jobs=2)
+        )
         model = LogisticRegression(max_iter=5000).fit(emb.transform(X), y)
         return float((model.predict(emb.transform(Xt)) == yt).mean())
 
@@ -45,8 +46,9 @@ def finetune() -> float:
     from automl.components.runtime import Runtime
 
     (X, y), (Xt, yt) = files("train"), files("test")
-    model = ImageFineTuner(backbone="efficientnet_lite0", resolution=128).set_runtime(
-        Runtime(n_jobs=2)).fit(X, y)
+    model = (
+        ImageFineTuner(backbone="efficientnet_lite0", resolution=128).set_runtime(Runtime(n_jobs=2)).fit(X, y)
+    )
     return float((model.predict(Xt) == yt).mean())
 
 

@@ -8,6 +8,7 @@ all the search sees, and a holdout used only for the final score. Run:
 Prints holdout accuracy and wall time for automl, plain logistic regression (scaled, default C)
 and plain XGBoost (library defaults).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,10 +73,40 @@ def run_automl(train, test, budget: str, work: Path, name: str) -> float:
     train.to_csv(train_csv, index=False)
     test.drop(columns="label").to_csv(test_csv, index=False)
     out = work / "runs"
-    subprocess.run([sys.executable, "-m", "automl", "search", "--data", str(train_csv), "--label",
-                    "label", "--budget", budget, "--output", str(out), "-q"], check=True)
-    subprocess.run([sys.executable, "-m", "automl", "predict", "--model", str(out / name / "model"),
-                    "--data", str(test_csv), "--out", str(preds), "-q"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "automl",
+            "search",
+            "--data",
+            str(train_csv),
+            "--label",
+            "label",
+            "--budget",
+            budget,
+            "--output",
+            str(out),
+            "-q",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "automl",
+            "predict",
+            "--model",
+            str(out / name / "model"),
+            "--data",
+            str(test_csv),
+            "--out",
+            str(preds),
+            "-q",
+        ],
+        check=True,
+    )
     pred = pd.read_csv(preds)["prediction"].to_numpy()
     return float((pred == test["label"].to_numpy()).mean())
 
@@ -89,15 +120,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.tables:
             train, test = split(name, TABLES[name][1])
-            lr, lr_t = timed(lambda: plain_logreg(train, test))
-            xg, xg_t = timed(lambda: plain_xgboost(train, test))
-            am, am_t = timed(lambda: run_automl(train, test, args.budget, Path(tmp), name))
+            lr, lr_t = timed(plain_logreg, train, test)
+            xg, xg_t = timed(plain_xgboost, train, test)
+            am, am_t = timed(run_automl, train, test, args.budget, Path(tmp), name)
             rows.append((name, len(train), len(test), am, am_t, lr, lr_t, xg, xg_t))
             print(f"{name}: automl {am:.3f} ({am_t:.0f}s)  logreg {lr:.3f}  xgboost {xg:.3f}", flush=True)
     print(f"\nholdout accuracy, automl budget {args.budget} (wall time includes start-up and predict)")
-    print(f"{'table':14} {'train':>5} {'test':>5} | {'automl':>7} {'time':>6} | {'logreg':>7} {'time':>6} | {'xgboost':>7} {'time':>6}")
+    print(
+        f"{'table':14} {'train':>5} {'test':>5} | {'automl':>7} {'time':>6} | {'logreg':>7} {'time':>6} | {'xgboost':>7} {'time':>6}"
+    )
     for name, ntr, nte, am, am_t, lr, lr_t, xg, xg_t in rows:
-        print(f"{name:14} {ntr:5d} {nte:5d} | {am:7.3f} {am_t:5.0f}s | {lr:7.3f} {lr_t:5.1f}s | {xg:7.3f} {xg_t:5.1f}s")
+        print(
+            f"{name:14} {ntr:5d} {nte:5d} | {am:7.3f} {am_t:5.0f}s | {lr:7.3f} {lr_t:5.1f}s | {xg:7.3f} {xg_t:5.1f}s"
+        )
     means = np.mean([[r[3], r[5], r[7]] for r in rows], axis=0)
     print(f"{'mean':26} | {means[0]:7.3f} {'':6} | {means[1]:7.3f} {'':6} | {means[2]:7.3f}")
 

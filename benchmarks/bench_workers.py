@@ -9,6 +9,7 @@ Each process runs one thread (workers x threads should not exceed the cores). Th
 are ratios to one process measured in the same run; on a 2-core machine 3 processes cannot
 beat 2 by much.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,28 @@ def run(n: int, storage: str, seconds: int, work: Path) -> tuple[int, float]:
     study = f"bench-{n}-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cli = [sys.executable, "-m", "automl"]
-    lead = subprocess.Popen(cli + ["search", "--data", str(data), "--space", str(work / "space.yaml"),
-                                   "--budget", f"{seconds}s", "--storage", storage, "--study", study,
-                                   "--output", str(work / f"runs{n}"), "--jobs", "1", "-q"], env=env)
+    lead = subprocess.Popen(
+        cli
+        + [
+            "search",
+            "--data",
+            str(data),
+            "--space",
+            str(work / "space.yaml"),
+            "--budget",
+            f"{seconds}s",
+            "--storage",
+            storage,
+            "--study",
+            study,
+            "--output",
+            str(work / f"runs{n}"),
+            "--jobs",
+            "1",
+            "-q",
+        ],
+        env=env,
+    )
     while True:  # workers join once the study holds its problem definition
         try:
             if "automl.settings" in optuna.load_study(study_name=study, storage=storage).user_attrs:
@@ -55,8 +75,10 @@ def run(n: int, storage: str, seconds: int, work: Path) -> tuple[int, float]:
         except KeyError:
             pass
         time.sleep(0.3)
-    workers = [subprocess.Popen(cli + ["worker", "--storage", storage, "--study", study, "-q"], env=env)
-               for _ in range(n - 1)]
+    workers = [
+        subprocess.Popen(cli + ["worker", "--storage", storage, "--study", study, "-q"], env=env)
+        for _ in range(n - 1)
+    ]
     for p in [lead, *workers]:
         p.wait()
     s = optuna.load_study(study_name=study, storage=storage)
@@ -80,8 +102,10 @@ def main() -> None:
             rows.append((n, trials, per_min))
             print(f"{n} process(es): {trials} trials, {per_min:.1f}/min", flush=True)
     base = rows[0][2] or 1.0
-    print(f"\nthroughput on {'PostgreSQL' if 'postgres' in args.storage else 'journal'} "
-          f"storage, {args.seconds}s budget, {os.cpu_count()} cores")
+    print(
+        f"\nthroughput on {'PostgreSQL' if 'postgres' in args.storage else 'journal'} "
+        f"storage, {args.seconds}s budget, {os.cpu_count()} cores"
+    )
     print(f"{'processes':>9} {'trials':>7} {'trials/min':>11} {'vs 1':>6}")
     for n, trials, per_min in rows:
         print(f"{n:9d} {trials:7d} {per_min:11.1f} {per_min / base:6.2f}x")

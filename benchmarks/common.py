@@ -1,4 +1,5 @@
 """What the benchmark scripts share: run the real CLI as a user would, and time a call."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,18 +11,47 @@ from pathlib import Path
 import pandas as pd
 
 
-def search_and_predict(train: Path, test: Path, budget: str, work: Path, *extra: str,
-                       log: Path | None = None) -> pd.DataFrame:
+def search_and_predict(
+    train: Path, test: Path, budget: str, work: Path, *extra: str, log: Path | None = None
+) -> pd.DataFrame:
     """`automl search` on ``train``, then `automl predict` with its model on ``test``.
     The run is left in ``work/runs``; with ``log``, the CLI's output goes there."""
     out = work / "runs"
     with open(log, "w") if log else contextlib.nullcontext() as sink:
         run = dict(check=True, stdout=sink, stderr=sink)
-        subprocess.run([sys.executable, "-m", "automl", "search", "--data", str(train), "--budget",
-                        budget, "--output", str(out), *extra], **run)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "automl",
+                "search",
+                "--data",
+                str(train),
+                "--budget",
+                budget,
+                "--output",
+                str(out),
+                *extra,
+            ],
+            **run,
+        )
         model = next(out.glob("*/model"))
-        subprocess.run([sys.executable, "-m", "automl", "predict", "--model", str(model), "--data",
-                        str(test), "--out", str(work / "pred.csv"), "-q"], **run)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "automl",
+                "predict",
+                "--model",
+                str(model),
+                "--data",
+                str(test),
+                "--out",
+                str(work / "pred.csv"),
+                "-q",
+            ],
+            **run,
+        )
     return pd.read_csv(work / "pred.csv")
 
 

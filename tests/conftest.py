@@ -11,24 +11,46 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-@pytest.fixture(autouse=True)
-def _restore_library_logger():
-    """The CLI configures the library logger (its handler, level, no propagation); a test that
-    runs it in-process must not change how later tests capture logs."""
+@pytest.fixture(scope="session")
+def _pristine_logger():
     from automl.logger import log
 
-    saved = (list(log.handlers), log.level, log.propagate)
+    return list(log.handlers), log.level, log.propagate
+
+
+@pytest.fixture(autouse=True)
+def _restore_library_logger(_pristine_logger):
+    """The CLI configures the library logger (its handler, level, no propagation); a test or a
+    module fixture that runs it in-process must not change how later tests capture logs."""
+    from automl.logger import log
+
+    handlers, level, propagate = _pristine_logger
+    log.handlers[:], log.level, log.propagate = list(handlers), level, propagate
     yield
-    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+    log.handlers[:], log.level, log.propagate = list(handlers), level, propagate
 
 
 TINY_TEXT = "tiny_test_bert"
-POS = ["a wonderful , moving film", "great acting and a lovely story", "i loved every minute of it",
-       "a delight from start to finish", "funny , warm and smart", "the best film this year",
-       "superb cast , great fun", "beautiful and touching work"]
-NEG = ["a dull , boring mess", "i hated the plot", "the worst film this year",
-       "tedious and far too long", "awful acting , weak script", "a boring and stupid film",
-       "nothing works in this dull film", "painful to sit through"]
+POS = [
+    "a wonderful , moving film",
+    "great acting and a lovely story",
+    "i loved every minute of it",
+    "a delight from start to finish",
+    "funny , warm and smart",
+    "the best film this year",
+    "superb cast , great fun",
+    "beautiful and touching work",
+]
+NEG = [
+    "a dull , boring mess",
+    "i hated the plot",
+    "the worst film this year",
+    "tedious and far too long",
+    "awful acting , weak script",
+    "a boring and stupid film",
+    "nothing works in this dull film",
+    "painful to sit through",
+]
 
 
 TINY_IMAGE = "tiny_test_resnet"
@@ -44,9 +66,18 @@ def tiny_image_backbone(tmp_path_factory):
     from automl.components.images.backbones import BACKBONES, BackboneInfo
 
     if TINY_IMAGE not in BACKBONES:
-        BACKBONES.register(TINY_IMAGE, BackboneInfo(name=TINY_IMAGE, arch="test_resnet", params_m=0.01,
-                                                  input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3,
-                                                  licence="test"))
+        BACKBONES.register(
+            TINY_IMAGE,
+            BackboneInfo(
+                name=TINY_IMAGE,
+                arch="test_resnet",
+                params_m=0.01,
+                input_size=64,
+                mean=(0.5,) * 3,
+                std=(0.5,) * 3,
+                licence="test",
+            ),
+        )
     weights = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     torch.save(timm.create_model("test_resnet").state_dict(), weights / f"{TINY_IMAGE}.pth")
@@ -81,12 +112,25 @@ def tiny_text_encoder(tmp_path_factory):
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                                 num_attention_heads=2, intermediate_size=64,
-                                 max_position_embeddings=64))
+    model = BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    )
     fast.save_pretrained(root / TINY_TEXT)
     model.save_pretrained(root / TINY_TEXT)
     from automl.components.text.encoders import ENCODERS, EncoderInfo

@@ -5,6 +5,7 @@ cache can be shared by trials, resumed searches and workers on a shared path. Ev
 to a temporary name first and is published with an atomic ``os.replace``: a reader never sees
 a half-written file, and two writers of the same key simply both produce the same content.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +76,8 @@ class EmbeddingTable:
         missing = np.flatnonzero(~mask)
         if len(missing):
             unique: dict[str, int] = {}
-            for pos in missing:
-                unique.setdefault(keys[pos], int(pos))
+            for pos in missing.tolist():
+                unique.setdefault(keys[pos], pos)
             self.put(list(unique), compute(np.array(list(unique.values()))))
         return np.stack([self._index[k] for k in keys])
 

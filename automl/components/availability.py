@@ -3,6 +3,7 @@
 Checks are cheap (no import of the module, no network), because the search space is built
 from them before every search.
 """
+
 from __future__ import annotations
 
 import importlib.util

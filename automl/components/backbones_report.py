@@ -1,4 +1,5 @@
 """What pretrained models each modality can use offline right now, and why not the others."""
+
 from __future__ import annotations
 
 
@@ -16,6 +17,8 @@ def all_reports() -> list[tuple[str, list[tuple[str, str, str]]]]:
     audio = []
     for info in AUDIO_ENCODERS:
         why = info.available()
-        audio.append((info.name, "unavailable" if why else "usable", why or f"{info.summary}, {info.licence}"))
+        audio.append(
+            (info.name, "unavailable" if why else "usable", why or f"{info.summary}, {info.licence}")
+        )
     out.append(("audio encoders", audio))
     return out

@@ -11,10 +11,12 @@ Each component declares its own legal parameter space, scaled by the data profil
 short (``C``) unless shared across components, in which case they use the shared names of
 ``automl.space.spec`` (``backbone``, ``augment.*``, ``reg.*``) so MLflow lines them up.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from sklearn.base import BaseEstimator
 
@@ -80,6 +82,18 @@ _BY_KIND = {"learner": LEARNERS, "features": FEATURES, "semi": SEMI}
 def register(info: ComponentInfo) -> ComponentInfo:
     _BY_KIND[info.kind].register(info.name, info)
     return info
+
+
+def estimator_builder(
+    estimator: type, names: dict[str, str]
+) -> Callable[[dict[str, Any], BuildContext], BaseEstimator]:
+    """``build`` for a component whose space parameters map one to one onto arguments of its
+    estimator (``names``: space parameter -> argument); the search's seed is passed as ``seed``."""
+
+    def build(params: dict[str, Any], ctx: BuildContext) -> BaseEstimator:
+        return estimator(**{names[k]: v for k, v in params.items()}, seed=ctx.seed)
+
+    return build
 
 
 def defaults_of(estimator: type, names: dict[str, str], **overrides: Any) -> dict[str, Any]:

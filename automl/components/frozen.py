@@ -1,9 +1,11 @@
 """Frozen pretrained models kept in memory per process: loading one costs seconds, and every
 fold and trial of a search embeds with the same one or two."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 
 class ModelCache:
@@ -22,6 +24,25 @@ class ModelCache:
         while len(self._models) > self.size:
             self._models.popitem(last=False)
         return model
+
+    def frozen(
+        self,
+        name: str,
+        device: str,
+        load: Callable[[], Any],
+        adapted_key: str | None = None,
+        state: dict | None = None,
+    ) -> Any:
+        """``load()``'s model in eval mode on ``device``; with ``state``, the SSL-adapted
+        weights ``adapted_key`` names instead of the stock ones."""
+
+        def make() -> Any:
+            model = load()
+            if state is not None:
+                model.load_state_dict(state)
+            return model.eval().to(device)
+
+        return self.get((name, device, adapted_key), make)
 
     def clear(self) -> None:
         self._models.clear()

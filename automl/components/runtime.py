@@ -5,6 +5,7 @@ binds it when it builds a pipeline from a spec, ``automl predict`` when it loads
 never part of ``get_params()`` (so ``clone`` does not copy it) and is never pickled (so a saved
 model holds no device, no cache path and no unlabelled data).
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,10 +27,14 @@ class Runtime:
 DEFAULT_RUNTIME = Runtime()
 
 
-def pick_device(requested: str | None = None) -> str:
-    """``requested`` if given, else cuda when torch sees a GPU, else cpu."""
+def pick_device(requested: str | None = None, needs_torch: bool = True) -> str:
+    """``requested`` if given, else cuda when torch sees a GPU, else cpu. With ``needs_torch``
+    False (a loaded model that never imported torch) torch is not imported just to ask: its
+    import and CUDA probe cost seconds."""
     if requested:
         return requested
+    if not needs_torch and "torch" not in sys.modules:
+        return "cpu"
     import importlib.util
 
     if importlib.util.find_spec("torch") is None:
@@ -62,18 +67,17 @@ class UsesRuntime:
         return self
 
     def __getstate__(self):
-        state = dict(super().__getstate__())  # type: ignore[misc]  # a copy: never edit __dict__
+        state = dict(super().__getstate__())  # a copy: never edit the live __dict__
         state.pop("_runtime", None)
         return state
 
 
 def bind_runtime(estimator: Any, runtime: Runtime) -> Any:
-    """Give ``estimator`` (and, for composites, its parts) the runtime; plain scikit-learn
-    estimators only take the thread count, when they have an ``n_jobs`` parameter."""
+    """Give ``estimator`` (and, for composites, its parts) the runtime. Plain scikit-learn
+    estimators are left alone: their ``n_jobs`` is a constructor argument set at build time
+    where it pays (a ColumnTransformer given n_jobs=2 spends seconds starting processes)."""
     if hasattr(estimator, "set_runtime"):
         estimator.set_runtime(runtime)
-    elif hasattr(estimator, "get_params") and "n_jobs" in estimator.get_params(deep=False):
-        estimator.set_params(n_jobs=runtime.n_jobs)
     return estimator
 
 

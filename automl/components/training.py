@@ -5,17 +5,24 @@ owns what they share: the time limit, early stopping on the inner validation spl
 training fold, and restoring the best epoch's weights. Only the training fold is ever split,
 so the outer CV score stays honest.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from automl.components.runtime import TimeLimit
 from automl.logger import log
 
 
-def train_epochs(modules: Sequence, epochs: int, train_epoch: Callable[[int], None],
-                 validate: Callable[[], float] | None, limit: TimeLimit,
-                 patience: int | None = None, name: str = "training") -> int:
+def train_epochs(
+    modules: Sequence,
+    epochs: int,
+    train_epoch: Callable[[int], None],
+    validate: Callable[[], float] | None,
+    limit: TimeLimit,
+    patience: int | None = None,
+    name: str = "training",
+) -> int:
     """Run up to ``epochs`` epochs; returns how many ran.
 
     ``validate()`` scores the inner validation split (higher is better); None means there is

@@ -1,4 +1,5 @@
 """Audio folders (one sub-folder per class): wav/flac/ogg, and mp3 where libsndfile decodes it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +31,7 @@ def check_clip(path: Path) -> str | None:
     sf = _soundfile()
     try:
         data, _ = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # noqa: BLE001 - libsndfile raises several types for bad files
+    except Exception as e:
         return f"unreadable: {str(e).splitlines()[0][:80]}"
     if data.size == 0:
         return "empty"
@@ -48,25 +49,30 @@ def load_audio_folder(path: Path, unlabelled: Path | None = None) -> Dataset:
     paths, labels, notes = scan_class_folders(path, AUDIO_SUFFIXES, check_clip, "audio")
     clashes = duplicates_across_classes(paths, labels)
     if clashes:
-        raise DataError(f"{len(clashes)} clip(s) appear in more than one class folder, e.g. "
-                        f"{clashes[0]}. Keep each clip in its one correct class.")
+        raise DataError(
+            f"{len(clashes)} clip(s) appear in more than one class folder, e.g. "
+            f"{clashes[0]}. Keep each clip in its one correct class."
+        )
     durations = clip_durations(paths)
-    facts = {"duration_median_s": round(float(np.median(durations)), 3),
-             "duration_min_s": round(float(durations.min()), 3),
-             "duration_max_s": round(float(durations.max()), 3),
-             "duration_p90_s": round(float(np.percentile(durations, 90)), 3),
-             "sample_rates": sorted({int(_soundfile().info(p).samplerate) for p in paths})}
+    facts = {
+        "duration_median_s": round(float(np.median(durations)), 3),
+        "duration_min_s": round(float(durations.min()), 3),
+        "duration_max_s": round(float(durations.max()), 3),
+        "duration_p90_s": round(float(np.percentile(durations, 90)), 3),
+        "sample_rates": sorted({int(_soundfile().info(p).samplerate) for p in paths}),
+    }
     if durations.max() > DURATION_SPREAD * max(durations.min(), 1e-3):
-        notes.append(f"Clip lengths range from {durations.min():.2f}s to {durations.max():.2f}s; "
-                     "the analysis window is searched around the median "
-                     f"({facts['duration_median_s']:.2f}s), so long clips are cropped.")
+        notes.append(
+            f"Clip lengths range from {durations.min():.2f}s to {durations.max():.2f}s; "
+            "the analysis window is searched around the median "
+            f"({facts['duration_median_s']:.2f}s), so long clips are cropped."
+        )
         log.warning(notes[-1])
     pool = None
     if unlabelled is not None:
         pool, pool_notes = scan_flat_folder(unlabelled, AUDIO_SUFFIXES, check_clip, "audio")
         notes += pool_notes
-    return Dataset(Modality.AUDIO, paths, labels, str(path), unlabelled=pool,
-                   notes=tuple(notes), facts=facts)
+    return Dataset(Modality.AUDIO, paths, labels, str(path), unlabelled=pool, notes=tuple(notes), facts=facts)
 
 
 def load_audio_inputs(path: Path) -> np.ndarray:

@@ -1,4 +1,5 @@
 """The in-memory dataset every later stage consumes, whatever file it came from."""
+
 from __future__ import annotations
 
 import hashlib
@@ -69,16 +70,18 @@ def concat_rows(a: Any, b: Any) -> Any:
     """Rows of ``a`` then ``b``, for any X type (the counterpart of ``take``)."""
     if isinstance(a, pd.DataFrame):
         return pd.concat([a, b[a.columns]], ignore_index=True)
-    return np.concatenate([np.asarray(a, dtype=object if np.asarray(a).dtype == object else None),
-                           np.asarray(b)])
+    return np.concatenate(
+        [np.asarray(a, dtype=object if np.asarray(a).dtype == object else None), np.asarray(b)]
+    )
 
 
 def item_keys(X: Any) -> np.ndarray:
     """One content key per item (row, text or file), to find duplicates and cache per item."""
     if isinstance(X, pd.DataFrame):
         return pd.util.hash_pandas_object(X, index=False).to_numpy().astype(str)
-    return np.array([file_hash(x) if _is_path_like(x) else
-                     hashlib.sha256(str(x).encode()).hexdigest()[:16] for x in X])
+    return np.array(
+        [file_hash(x) if _is_path_like(x) else hashlib.sha256(str(x).encode()).hexdigest()[:16] for x in X]
+    )
 
 
 def content_hash(X: Any) -> str:

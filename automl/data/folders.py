@@ -1,8 +1,9 @@
 """Class-per-sub-folder datasets (images, audio): scanning, bad files, predict-time inputs."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -13,8 +14,9 @@ from automl.logger import log
 MAX_BAD_FRACTION = 0.2
 
 
-def scan_class_folders(root: Path, suffixes: set[str], check: Callable[[Path], str | None],
-                       kind: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def scan_class_folders(
+    root: Path, suffixes: set[str], check: Callable[[Path], str | None], kind: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(absolute paths, labels, notes) from ``root/<class>/<file>``.
 
     ``check(path)`` returns None for a usable file or the reason it is not; unusable files are
@@ -22,8 +24,10 @@ def scan_class_folders(root: Path, suffixes: set[str], check: Callable[[Path], s
     """
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
-        raise DataError(f"{root} has no class sub-folders. Put each class's {kind} files in its "
-                        f"own sub-folder: {root}/<class name>/<file>.")
+        raise DataError(
+            f"{root} has no class sub-folders. Put each class's {kind} files in its "
+            f"own sub-folder: {root}/<class name>/<file>."
+        )
     paths, labels, bad, notes = [], [], [], []
     empty = []
     for d in classes:
@@ -39,35 +43,41 @@ def scan_class_folders(root: Path, suffixes: set[str], check: Callable[[Path], s
                 paths.append(str(f.resolve()))
                 labels.append(d.name)
     if empty:
-        notes.append(f"Class folder(s) {empty} hold no {kind} files ({', '.join(sorted(suffixes))}) "
-                     "and are ignored.")
+        notes.append(
+            f"Class folder(s) {empty} hold no {kind} files ({', '.join(sorted(suffixes))}) and are ignored."
+        )
         log.warning(notes[-1])
     total = len(paths) + len(bad)
     if bad:
-        notes.append(f"Skipped {len(bad)} unusable {kind} file(s): " + "; ".join(bad[:10])
-                     + (" ..." if len(bad) > 10 else ""))
+        notes.append(
+            f"Skipped {len(bad)} unusable {kind} file(s): "
+            + "; ".join(bad[:10])
+            + (" ..." if len(bad) > 10 else "")
+        )
         log.warning(notes[-1])
         if len(bad) > MAX_BAD_FRACTION * total:
-            raise DataError(f"{len(bad)} of {total} {kind} files in {root} are unusable (first: "
-                            f"{bad[0]}). Fix or remove them; more than {MAX_BAD_FRACTION:.0%} "
-                            "bad files usually means a wrong folder or format.")
+            raise DataError(
+                f"{len(bad)} of {total} {kind} files in {root} are unusable (first: "
+                f"{bad[0]}). Fix or remove them; more than {MAX_BAD_FRACTION:.0%} "
+                "bad files usually means a wrong folder or format."
+            )
     if not paths:
         raise DataError(f"No usable {kind} files under {root}.")
     return np.array(paths, dtype=object), np.array(labels, dtype=object), notes
 
 
-def scan_flat_folder(root: Path, suffixes: set[str], check: Callable[[Path], str | None],
-                     kind: str) -> tuple[np.ndarray, list[str]]:
+def scan_flat_folder(
+    root: Path, suffixes: set[str], check: Callable[[Path], str | None], kind: str
+) -> tuple[np.ndarray, list[str]]:
     """Every usable file under ``root`` (any depth): unlabelled pools and predict inputs."""
     if root.is_file():
         if root.suffix.lower() in suffixes:
             files = [root]
         else:  # a text file listing paths, one per line
-            files = [Path(l.strip()) for l in root.read_text().splitlines() if l.strip()]
+            files = [Path(line.strip()) for line in root.read_text().splitlines() if line.strip()]
             missing = [str(f) for f in files if not f.is_file()]
             if missing:
-                raise DataError(f"{root} lists {len(missing)} file(s) that do not exist, e.g. "
-                                f"{missing[0]}.")
+                raise DataError(f"{root} lists {len(missing)} file(s) that do not exist, e.g. {missing[0]}.")
     else:
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     good, bad = [], []

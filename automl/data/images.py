@@ -1,4 +1,5 @@
 """Image folders (one sub-folder per class): jpg, png, webp, bmp, gif (first frame)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +31,7 @@ def check_image(path: Path) -> str | None:
             im.verify()
         with Image.open(path) as im:  # verify() leaves the file unusable; reopen to size it
             w, h = im.size
-    except Exception as e:  # noqa: BLE001 - Pillow raises many types for corrupt files
+    except Exception as e:
         return f"unreadable: {type(e).__name__}"
     if min(w, h) < MIN_SIDE:
         return f"too small ({w}x{h}; need at least {MIN_SIDE} px a side)"
@@ -63,12 +64,16 @@ def load_image_folder(path: Path, unlabelled: Path | None = None) -> Dataset:
     paths, labels, notes = scan_class_folders(path, IMAGE_SUFFIXES, check_image, "image")
     clashes = duplicates_across_classes(paths, labels)
     if clashes:
-        raise DataError(f"{len(clashes)} image(s) appear in more than one class folder, e.g. "
-                        f"{clashes[0]}. Keep each image in its one correct class.")
+        raise DataError(
+            f"{len(clashes)} image(s) appear in more than one class folder, e.g. "
+            f"{clashes[0]}. Keep each image in its one correct class."
+        )
     sizes = image_sizes(paths)
-    facts = {"image_width_median": int(np.median(sizes[:, 0])),
-             "image_height_median": int(np.median(sizes[:, 1])),
-             "image_side_min": int(sizes.min())}
+    facts = {
+        "image_width_median": int(np.median(sizes[:, 0])),
+        "image_height_median": int(np.median(sizes[:, 1])),
+        "image_side_min": int(sizes.min()),
+    }
     pool = None
     if unlabelled is not None:
         pool, pool_notes = scan_flat_folder(unlabelled, IMAGE_SUFFIXES, check_image, "image")
@@ -76,11 +81,12 @@ def load_image_folder(path: Path, unlabelled: Path | None = None) -> Dataset:
         pool_sizes = image_sizes(pool[:200])
         ratio = np.median(pool_sizes.min(1)) / max(1, np.median(sizes.min(1)))
         if not 0.5 <= ratio <= 2:
-            notes.append(f"Unlabelled images are {ratio:.1f}x the size of labelled ones "
-                         "(median shorter side): they may come from another domain.")
+            notes.append(
+                f"Unlabelled images are {ratio:.1f}x the size of labelled ones "
+                "(median shorter side): they may come from another domain."
+            )
             log.warning(notes[-1])
-    return Dataset(Modality.IMAGE, paths, labels, str(path), unlabelled=pool, notes=tuple(notes),
-                   facts=facts)
+    return Dataset(Modality.IMAGE, paths, labels, str(path), unlabelled=pool, notes=tuple(notes), facts=facts)
 
 
 def load_image_inputs(path: Path) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Know the regime first: facts about the data that shape the search space and the CV plan."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -48,18 +49,17 @@ class DataProfile:
             return "tiny"
         return "small" if self.n_rows < SMALL_ROWS else "medium"
 
-    @property
-    def n_features(self) -> int:
-        return len(self.numeric_columns) + len(self.categorical_columns)
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(regime=self.regime, imbalance=round(self.imbalance, 3),
-                 rows_per_class=round(self.rows_per_class, 2))
+        d.update(
+            regime=self.regime,
+            imbalance=round(self.imbalance, 3),
+            rows_per_class=round(self.rows_per_class, 2),
+        )
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataProfile":
+    def from_dict(cls, d: dict[str, Any]) -> DataProfile:
         keys = cls.__dataclass_fields__
         kw = {k: v for k, v in d.items() if k in keys}
         for k in ("numeric_columns", "categorical_columns", "notes"):
@@ -81,14 +81,20 @@ class DataProfile:
         if self.n_unlabelled:
             parts.append(f"{self.n_unlabelled} unlabelled examples are available.")
         if self.regime == "tiny":
-            parts.append("This is the tiny-data regime: strong regularisation and repeated "
-                         "cross-validation matter more than model capacity.")
+            parts.append(
+                "This is the tiny-data regime: strong regularisation and repeated "
+                "cross-validation matter more than model capacity."
+            )
         elif self.regime == "small":
-            parts.append("This is the small-data regime: classical models on good features "
-                         "usually win and are tried first.")
+            parts.append(
+                "This is the small-data regime: classical models on good features "
+                "usually win and are tried first."
+            )
         if self.imbalance > 3:
-            parts.append("Classes are imbalanced, so class weighting is searched and the default "
-                         "metric is balanced accuracy.")
+            parts.append(
+                "Classes are imbalanced, so class weighting is searched and the default "
+                "metric is balanced accuracy."
+            )
         if strategies:
             parts.append("The search space includes: " + ", ".join(strategies) + ".")
         parts.extend(self.notes)
@@ -101,8 +107,11 @@ def profile_dataset(ds: Dataset, extras: dict[str, Any] | None = None) -> DataPr
     categorical: tuple[str, ...] = ()
     missing = 0.0
     if isinstance(ds.X, pd.DataFrame):
-        numeric = tuple(str(c) for c in ds.X.columns if pd.api.types.is_numeric_dtype(ds.X[c])
-                        and not pd.api.types.is_bool_dtype(ds.X[c]))
+        numeric = tuple(
+            str(c)
+            for c in ds.X.columns
+            if pd.api.types.is_numeric_dtype(ds.X[c]) and not pd.api.types.is_bool_dtype(ds.X[c])
+        )
         categorical = tuple(str(c) for c in ds.X.columns if str(c) not in numeric)
         missing = float(ds.X.isna().to_numpy().mean()) if ds.X.size else 0.0
     extras = {**ds.facts, **(extras or {})}
@@ -113,8 +122,10 @@ def profile_dataset(ds: Dataset, extras: dict[str, Any] | None = None) -> DataPr
         extras["unlabelled_overlap"] = overlap
         extras["unlabelled_duplicates"] = int(len(pool_keys) - len(np.unique(pool_keys)))
         if overlap:
-            notes.append(f"{overlap} unlabelled item(s) are identical to labelled ones; they add "
-                         "nothing to learn from and are kept only because they are harmless.")
+            notes.append(
+                f"{overlap} unlabelled item(s) are identical to labelled ones; they add "
+                "nothing to learn from and are kept only because they are harmless."
+            )
     return DataProfile(
         modality=ds.modality.value,
         n_rows=len(ds),

@@ -1,4 +1,5 @@
 """The CV plan: stratified folds, fixed per study and stored with it so trials are comparable."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,30 +34,48 @@ class FoldPlan:
         mask[test] = False
         return np.flatnonzero(mask), test
 
-    def first_repeat(self) -> "FoldPlan":
+    def first_repeat(self) -> FoldPlan:
         """The first k folds: one partition of the rows, every row validated once."""
         if self.n_repeats == 1:
             return self
-        return FoldPlan(self.test_folds[:self.n_splits], self.n_rows, self.n_splits, 1, self.note)
+        return FoldPlan(self.test_folds[: self.n_splits], self.n_rows, self.n_splits, 1, self.note)
 
     def to_dict(self) -> dict:
-        return {"test_folds": [t.tolist() for t in self.test_folds], "n_rows": self.n_rows,
-                "n_splits": self.n_splits, "n_repeats": self.n_repeats, "note": self.note}
+        return {
+            "test_folds": [t.tolist() for t in self.test_folds],
+            "n_rows": self.n_rows,
+            "n_splits": self.n_splits,
+            "n_repeats": self.n_repeats,
+            "note": self.note,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FoldPlan":
-        return cls(tuple(np.asarray(t, dtype=int) for t in d["test_folds"]), d["n_rows"],
-                   d["n_splits"], d["n_repeats"], d.get("note", ""))
+    def from_dict(cls, d: dict) -> FoldPlan:
+        return cls(
+            tuple(np.asarray(t, dtype=int) for t in d["test_folds"]),
+            d["n_rows"],
+            d["n_splits"],
+            d["n_repeats"],
+            d.get("note", ""),
+        )
+
+
+def fold_std(scores) -> float | None:
+    """The spread of a trial's fold scores (population std: the folds are all there are, not a
+    sample of them); None without scores."""
+    return float(np.std(scores)) if len(scores) else None
 
 
 def make_fold_plan(y: np.ndarray, cv: int, seed: int, profile: DataProfile) -> FoldPlan:
     k = min(cv, profile.min_class_count)
     note = ""
     if k < cv:
-        smallest = min(profile.class_counts, key=profile.class_counts.get)
-        note = (f"Class {smallest!r} has only {profile.min_class_count} examples, fewer than the "
-                f"{cv} folds asked for, so the CV plan uses {k} folds (every validation fold "
-                f"must hold each class). Add examples to that class to use more folds.")
+        smallest = min(profile.class_counts, key=lambda c: profile.class_counts[c])
+        note = (
+            f"Class {smallest!r} has only {profile.min_class_count} examples, fewer than the "
+            f"{cv} folds asked for, so the CV plan uses {k} folds (every validation fold "
+            f"must hold each class). Add examples to that class to use more folds."
+        )
         log.warning(note)
     repeats = 1
     for limit, r in sorted(REPEATS_BELOW_ROWS.items()):
@@ -68,8 +87,9 @@ def make_fold_plan(y: np.ndarray, cv: int, seed: int, profile: DataProfile) -> F
     return FoldPlan(tests, len(y), k, repeats, note)
 
 
-def inner_split(y: np.ndarray, seed: int, fraction: float = 0.15,
-                min_per_class: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(
+    y: np.ndarray, seed: int, fraction: float = 0.15, min_per_class: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices inside a training fold, for early stopping.
 
     Stratified, with at least one validation example per class; when a class has fewer than

@@ -1,4 +1,5 @@
 """CSV / Parquet / JSONL tables: reading, label detection and validation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,12 +17,16 @@ def read_table(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"Data file {path} does not exist. Check the path passed to --data.")
     if path.stat().st_size == 0:
-        raise DataError(f"Data file {path} is empty (0 bytes). Point --data at a file with a header "
-                        "row and at least a few labelled rows.")
+        raise DataError(
+            f"Data file {path} is empty (0 bytes). Point --data at a file with a header "
+            "row and at least a few labelled rows."
+        )
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {suffix!r}. Use one of "
-                        f"{', '.join(sorted(TABLE_SUFFIXES))}, or a folder of images/audio clips.")
+        raise DataError(
+            f"{path}: unsupported file type {suffix!r}. Use one of "
+            f"{', '.join(sorted(TABLE_SUFFIXES))}, or a folder of images/audio clips."
+        )
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
@@ -30,8 +35,10 @@ def read_table(path: Path) -> pd.DataFrame:
         else:
             df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not valid UTF-8 (byte {e.start}: {e.reason}). Re-save it as "
-                        "UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`.") from None
+        raise DataError(
+            f"{path} is not valid UTF-8 (byte {e.start}: {e.reason}). Re-save it as "
+            "UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`."
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
         raise DataError(f"Cannot read {path} as a {suffix[1:].upper()} table: {e}") from None
     if df.shape[1] == 0 or len(df) == 0:
@@ -43,8 +50,10 @@ def read_table(path: Path) -> pd.DataFrame:
 def detect_label(df: pd.DataFrame, label: str | None, source: str) -> str:
     if label is not None:
         if label not in df.columns:
-            raise DataError(f"Label column {label!r} is not in {source}. Columns: "
-                            f"{', '.join(df.columns)}. Pass one of them with --label.")
+            raise DataError(
+                f"Label column {label!r} is not in {source}. Columns: "
+                f"{', '.join(df.columns)}. Pass one of them with --label."
+            )
         return label
     lower = {c.lower(): c for c in df.columns}
     for cand in LABEL_CANDIDATES:
@@ -53,7 +62,9 @@ def detect_label(df: pd.DataFrame, label: str | None, source: str) -> str:
     raise LabelColumnUnknown(
         f"Cannot tell which column of {source} is the label (none is called "
         f"{'/'.join(LABEL_CANDIDATES)}). Columns: {', '.join(df.columns)}. "
-        "Pass it with --label COLUMN.", list(df.columns))
+        "Pass it with --label COLUMN.",
+        list(df.columns),
+    )
 
 
 def split_labelled(df: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,6 +77,8 @@ def check_columns(expected: list[str], got: pd.DataFrame, source: str) -> pd.Dat
     """Columns at predict time must be the training columns (extra ones are ignored)."""
     missing = [c for c in expected if c not in got.columns]
     if missing:
-        raise DataError(f"{source} lacks column(s) {missing} that the model was trained on. "
-                        f"Training columns: {expected}; this file has: {list(got.columns)}.")
+        raise DataError(
+            f"{source} lacks column(s) {missing} that the model was trained on. "
+            f"Training columns: {expected}; this file has: {list(got.columns)}."
+        )
     return got[expected]

@@ -1,4 +1,5 @@
 """Text in tables: which columns hold free text, and the text Dataset built from them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,10 @@ def text_columns(X: pd.DataFrame, text_column: str | None, source: str) -> list[
         cols = [c.strip() for c in text_column.split(",")]
         missing = [c for c in cols if c not in X.columns]
         if missing:
-            raise DataError(f"Text column(s) {missing} not in {source}. Columns: "
-                            f"{', '.join(X.columns)}. Pass existing names to --text.")
+            raise DataError(
+                f"Text column(s) {missing} not in {source}. Columns: "
+                f"{', '.join(X.columns)}. Pass existing names to --text."
+            )
         return cols
     found = []
     for c in X.columns:
@@ -44,26 +47,38 @@ def join_text(X: pd.DataFrame, cols: list[str]) -> np.ndarray:
     return parts.agg(lambda r: SEPARATOR.join(v for v in r if v.strip()), axis=1).to_numpy(dtype=object)
 
 
-def make_text_dataset(X: pd.DataFrame, y: np.ndarray, cols: list[str], source: str,
-                      pool: pd.DataFrame | None) -> Dataset:
+def make_text_dataset(
+    X: pd.DataFrame, y: np.ndarray, cols: list[str], source: str, pool: pd.DataFrame | None
+) -> Dataset:
     texts = join_text(X, cols)
     empty = np.flatnonzero([not t.strip() for t in texts])
     if len(empty):
-        raise DataError(f"{source}: {len(empty)} labelled row(s) have empty text in {cols} "
-                        f"(first rows: {list(empty[:5] + 2)}, counting the header as line 1). "
-                        "Remove them or fill in the text.")
+        raise DataError(
+            f"{source}: {len(empty)} labelled row(s) have empty text in {cols} "
+            f"(first rows: {list(empty[:5] + 2)}, counting the header as line 1). "
+            "Remove them or fill in the text."
+        )
     notes = [f"Text from column(s) {cols}."]
     words = np.array([len(t.split()) for t in texts])
     if (words > LONG_WORDS).any():
-        notes.append(f"{int((words > LONG_WORDS).sum())} document(s) have more than {LONG_WORDS} words "
-                     f"(longest {int(words.max())}); encoders read only their first few hundred "
-                     "word pieces, so those are truncated (TF-IDF features still see all the text).")
+        notes.append(
+            f"{int((words > LONG_WORDS).sum())} document(s) have more than {LONG_WORDS} words "
+            f"(longest {int(words.max())}); encoders read only their first few hundred "
+            "word pieces, so those are truncated (TF-IDF features still see all the text)."
+        )
     unl = None
     if pool is not None and set(cols) <= set(pool.columns):
         unl = join_text(pool, cols)
         unl = unl[[bool(t.strip()) for t in unl]]
-    return Dataset(Modality.TEXT, texts, y, source, unlabelled=unl,
-                   notes=tuple(notes), schema={"text_columns": list(cols)})
+    return Dataset(
+        Modality.TEXT,
+        texts,
+        y,
+        source,
+        unlabelled=unl,
+        notes=tuple(notes),
+        schema={"text_columns": list(cols)},
+    )
 
 
 def load_text_inputs(df: pd.DataFrame, schema: dict, source: str) -> np.ndarray:
@@ -71,6 +86,8 @@ def load_text_inputs(df: pd.DataFrame, schema: dict, source: str) -> np.ndarray:
     cols = schema["text_columns"]
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise DataError(f"{source} lacks text column(s) {missing} that the model was trained on. "
-                        f"This file has: {list(df.columns)}.")
+        raise DataError(
+            f"{source} lacks text column(s) {missing} that the model was trained on. "
+            f"This file has: {list(df.columns)}."
+        )
     return join_text(df, cols)

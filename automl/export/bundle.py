@@ -3,6 +3,7 @@
 Layout of ``<run>/model/``: ``pipeline.joblib`` (the fitted estimator) and ``bundle.json``
 (spec, classes, modality, input schema, CV score, versions).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,18 @@ def save_bundle(directory: Path, pipeline: Any, meta: dict[str, Any]) -> Path:
     # Tensors go to disk on the CPU, so a model trained on a GPU loads on any machine; the
     # runtime (device, cache, pool) is never pickled.
     bind_runtime(pipeline, DEFAULT_RUNTIME)
-    meta = {**meta, "format_version": FORMAT_VERSION, "automl_version": __version__,
-            "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {
+        **meta,
+        "format_version": FORMAT_VERSION,
+        "automl_version": __version__,
+        "python": platform.python_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     # Write-then-rename: an interrupted export never leaves a half-written model behind.
-    for name, writer in (("pipeline.joblib", lambda f: joblib.dump(pipeline, f)),
-                         ("bundle.json", lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))):
+    for name, writer in (
+        ("pipeline.joblib", lambda f: joblib.dump(pipeline, f)),
+        ("bundle.json", lambda f: f.write(json.dumps(meta, indent=2, default=str).encode())),
+    ):
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             writer(f)
@@ -61,16 +69,22 @@ def load_bundle(directory: str | Path) -> Bundle:
         hint = ""
         if (directory / "model" / "bundle.json").is_file():
             hint = f" Did you mean {directory / 'model'}?"
-        raise ModelError(f"{directory} is not an automl model folder (no bundle.json).{hint} "
-                         "Pass the `model` folder of a finished search to --model.")
+        raise ModelError(
+            f"{directory} is not an automl model folder (no bundle.json).{hint} "
+            "Pass the `model` folder of a finished search to --model."
+        )
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelError(f"{directory} was saved by a newer automl ({meta.get('automl_version')}); "
-                         "upgrade automl to load it.")
+        raise ModelError(
+            f"{directory} was saved by a newer automl ({meta.get('automl_version')}); "
+            "upgrade automl to load it."
+        )
     if meta.get("format_version", 0) < FORMAT_VERSION:
-        raise ModelError(f"{directory} was saved by an older automl ({meta.get('automl_version')}, "
-                         f"format {meta.get('format_version', 0)}) whose models this one cannot "
-                         "load. Re-export it: re-run the same `automl search` command (it resumes "
-                         "the study and refits the best pipeline without new trials when "
-                         "--trials is reached).")
+        raise ModelError(
+            f"{directory} was saved by an older automl ({meta.get('automl_version')}, "
+            f"format {meta.get('format_version', 0)}) whose models this one cannot "
+            "load. Re-export it: re-run the same `automl search` command (it resumes "
+            "the study and refits the best pipeline without new trials when "
+            "--trials is reached)."
+        )
     return Bundle(joblib.load(directory / "pipeline.joblib"), meta)

@@ -1,4 +1,5 @@
 """The bundle as an MLflow pyfunc model, so ``mlflow.pyfunc.load_model`` serves it too."""
+
 from __future__ import annotations
 
 import logging
@@ -8,14 +9,14 @@ import warnings
 from pathlib import Path
 
 import mlflow.pyfunc
-
+from mlflow.pyfunc import PythonModel
 
 # MLflow asks for a predict type hint to validate input; the Predictor validates DataFrames,
 # texts and paths itself, so the notice MLflow raises at class creation is recorded and dropped.
 with warnings.catch_warnings(record=True):
     warnings.simplefilter("always")
 
-    class AutomlPyfunc(mlflow.pyfunc.PythonModel):
+    class AutomlPyfunc(PythonModel):
         """Wraps ``automl.predict.Predictor``: input a DataFrame (tabular), texts or paths."""
 
         def load_context(self, context) -> None:
@@ -41,9 +42,12 @@ def save_mlflow_model(bundle_dir: Path, into: Path) -> Path:
         quiet = logging.getLogger("mlflow.pyfunc")
         level, quiet.level = quiet.level, logging.ERROR
         try:
-            mlflow.pyfunc.save_model(path=str(path), python_model=AutomlPyfunc(),
-                                     artifacts={"bundle": str(bundle_dir)},
-                                     pip_requirements=[f"automl=={__version__}"])
+            mlflow.pyfunc.save_model(
+                path=str(path),
+                python_model=AutomlPyfunc(),
+                artifacts={"bundle": str(bundle_dir)},
+                pip_requirements=[f"automl=={__version__}"],
+            )
         finally:
             quiet.setLevel(level)
     return path

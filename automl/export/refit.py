@@ -1,4 +1,5 @@
 """Refit the winning spec on all labelled data and save it as a bundle."""
+
 from __future__ import annotations
 
 import time
@@ -9,27 +10,40 @@ import numpy as np
 
 from automl.components.base import BuildContext
 from automl.export.bundle import save_bundle
-from automl.pipeline.ensemble import EnsembleClassifier
 from automl.logger import log
 from automl.pipeline.build import build_pipeline
+from automl.pipeline.ensemble import EnsembleClassifier
 from automl.space.spec import PipelineSpec
 
 
-def refit_and_save(specs: list[PipelineSpec], weights: list[float], X: Any, y: np.ndarray,
-                   ctx: BuildContext, model_dir: Path, meta: dict[str, Any]) -> tuple[Path, float]:
+def refit_and_save(
+    specs: list[PipelineSpec],
+    weights: list[float],
+    X: Any,
+    y: np.ndarray,
+    ctx: BuildContext,
+    model_dir: Path,
+    meta: dict[str, Any],
+) -> tuple[Path, float]:
     """Refit one spec, or a weighted ensemble of specs, on all labelled data and save it."""
     t0 = time.perf_counter()
     if len(specs) == 1:
-        log.info("Refitting the best pipeline on all %d labelled examples: %s", len(y),
-                 specs[0].describe())
+        log.info("Refitting the best pipeline on all %d labelled examples: %s", len(y), specs[0].describe())
         model = build_pipeline(specs[0], ctx)
     else:
         log.info("Refitting an ensemble of %d pipelines on all %d labelled examples", len(specs), len(y))
         model = EnsembleClassifier([build_pipeline(s, ctx) for s in specs], list(weights))
     model.fit(X, y)
     seconds = time.perf_counter() - t0
-    save_bundle(model_dir, model, {**meta, "spec": specs[0].to_dict(), "refit_seconds": seconds,
-                                   "ensemble": [{"weight": w, "spec": s.to_dict()}
-                                                for s, w in zip(specs, weights)]})
+    save_bundle(
+        model_dir,
+        model,
+        {
+            **meta,
+            "spec": specs[0].to_dict(),
+            "refit_seconds": seconds,
+            "ensemble": [{"weight": w, "spec": s.to_dict()} for s, w in zip(specs, weights)],
+        },
+    )
     log.info("Saved the model to %s (refit took %.1fs)", model_dir, seconds)
     return model_dir, seconds

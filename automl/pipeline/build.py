@@ -3,6 +3,7 @@
 Trials, the final refit and the exported model all go through it, so what was evaluated is
 exactly what ships.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ class FeaturePipeline(Pipeline):
     only the un-augmented view is used.
     """
 
-    def set_runtime(self, runtime: Runtime) -> "FeaturePipeline":
+    def set_runtime(self, runtime: Runtime) -> FeaturePipeline:
         for _, step in self.steps:
             bind_runtime(step, runtime)
         return self

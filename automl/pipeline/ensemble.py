@@ -1,4 +1,5 @@
 """The ensemble a search may export: a weighted average of pipelines' probabilities."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,7 @@ class EnsembleClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
         self.members = members
         self.weights = weights
 
-    def set_runtime(self, runtime: Runtime) -> "EnsembleClassifier":
+    def set_runtime(self, runtime: Runtime) -> EnsembleClassifier:
         super().set_runtime(runtime)
         for m in getattr(self, "members_", []):
             bind_runtime(m, runtime)

@@ -1,10 +1,12 @@
 """Scoring metrics, one registry. Every metric scores class probabilities against int labels.
 
 Saved models record their metric by name; its definition lives here, below the search."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -17,18 +19,24 @@ from automl.registry import Registry
 class MetricInfo:
     name: str
     direction: Literal["maximize", "minimize"]
-    summary: str
     score: Callable[[np.ndarray, np.ndarray], float]  # (y int labels, proba [n, K]) -> float
 
+    @property
+    def sign(self) -> int:
+        """+1 when higher is better, -1 when lower is: ``sign * score`` is always maximised."""
+        return 1 if self.direction == "maximize" else -1
+
     def better(self, a: float, b: float) -> bool:
-        return a > b if self.direction == "maximize" else a < b
+        return self.sign * a > self.sign * b
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")
 
 
-def _register(name, direction, summary, fn) -> None:
-    METRICS.register(name, MetricInfo(name, direction, summary, fn))
+def _register(
+    name: str, direction: Literal["maximize", "minimize"], fn: Callable[[np.ndarray, np.ndarray], float]
+) -> None:
+    METRICS.register(name, MetricInfo(name, direction, fn))
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -37,13 +45,15 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return skm.roc_auc_score(y, p, multi_class="ovr", labels=np.arange(p.shape[1]))
 
 
-_register("accuracy", "maximize", "fraction of correct predictions",
-          lambda y, p: skm.accuracy_score(y, p.argmax(1)))
-_register("balanced_accuracy", "maximize", "mean recall over classes (robust to imbalance)",
-          lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)))
-_register("f1_macro", "maximize", "unweighted mean F1 over classes",
-          lambda y, p: skm.f1_score(y, p.argmax(1), average="macro",
-                                    labels=np.arange(p.shape[1]), zero_division=0))
+_register("accuracy", "maximize", lambda y, p: skm.accuracy_score(y, p.argmax(1)))
+_register("balanced_accuracy", "maximize", lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)))
+_register(
+    "f1_macro",
+    "maximize",
+    lambda y, p: skm.f1_score(y, p.argmax(1), average="macro", labels=np.arange(p.shape[1]), zero_division=0),
+)
+
+
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     # Clipped and renormalised: stored out-of-fold probabilities are rounded, and a model
     # that is certain and wrong should cost a lot, not infinity.
@@ -51,8 +61,8 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return skm.log_loss(y, p / p.sum(1, keepdims=True), labels=np.arange(p.shape[1]))
 
 
-_register("log_loss", "minimize", "cross-entropy of the predicted probabilities", _log_loss)
-_register("roc_auc", "maximize", "area under the ROC curve (one-vs-rest when multiclass)", _auc)
+_register("log_loss", "minimize", _log_loss)
+_register("roc_auc", "maximize", _auc)
 
 
 def default_metric(profile: DataProfile) -> str:

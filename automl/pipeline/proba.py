@@ -1,4 +1,5 @@
 """Class probabilities with one column per class of the problem, whatever classes a model saw."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -3,20 +3,23 @@
 Inline CSS and SVG only (no scripts, fonts or images fetched), so the page reads the same
 offline, attached to an MLflow run, or mailed to a colleague.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from html import escape
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import optuna
 
+from automl.data.splits import fold_std
 from automl.logger import log
 from automl.report import plots
-from automl.report.analysis import (ReportGap, class_quality, group_stats, ranked,
-                                    trial_rows)
+from automl.report.analysis import ReportGap, class_quality, group_stats, ranked, trial_rows
 from automl.report.importance import ALL_TRIALS, grouped, importances
 from automl.report.inputs import ReportInputs, load_inputs
 
@@ -33,8 +36,7 @@ svg{max-width:100%;height:auto}code{font-size:.9em}
 """
 
 
-def write_report(run_dir: Path, study: optuna.Study | None = None,
-                 storage: str | None = None) -> Path:
+def write_report(run_dir: Path, study: optuna.Study | None = None, storage: str | None = None) -> Path:
     """Write ``<run_dir>/report.html`` and return its path. ``study`` defaults to the one named
     in the run's summary, in ``storage`` (default: the output folder's SQLite database)."""
     inputs = load_inputs(Path(run_dir), study, storage)
@@ -46,43 +48,49 @@ def write_report(run_dir: Path, study: optuna.Study | None = None,
 
 def render(inp: ReportInputs) -> str:
     s = inp.summary
-    sections = [_section("regime", "The data and its regime", _regime),
-                _section("leaderboard", f"Leaderboard (top {LEADERBOARD_ROWS})", _leaderboard),
-                _section("history", "Optimisation history", _history),
-                _section("importance", "What mattered", _importance),
-                _section("strategies", "Learners and strategies: best score and time", _strategies),
-                _section("folds", f"Per-fold scores of the top {SPREAD_TRIALS} trials", _folds),
-                _section("quality", "Best trial, per class (out of fold)", _quality)]
+    sections = [
+        _section("regime", "The data and its regime", _regime),
+        _section("leaderboard", f"Leaderboard (top {LEADERBOARD_ROWS})", _leaderboard),
+        _section("history", "Optimisation history", _history),
+        _section("importance", "What mattered", _importance),
+        _section("strategies", "Learners and strategies: best score and time", _strategies),
+        _section("folds", f"Per-fold scores of the top {SPREAD_TRIALS} trials", _folds),
+        _section("quality", "Best trial, per class (out of fold)", _quality),
+    ]
     body = "".join(render_section(inp) for render_section in sections)
-    head = (f"<h1>automl search report: {escape(s['study'])}</h1><p>Data <code>{escape(s['data'])}"
-            f"</code>; best {escape(s['metric'])} <b>{s['best_value']:.4f}</b> (trial "
-            f"{s['best_trial']}) vs {s['baseline_value']:.4f} for the class prior; "
-            f"{_trial_counts(s['trials'])} in {s['seconds']:.0f}s of a {escape(s['budget'])} "
-            f"budget, stopped by {escape(s['stopped_by'])}; finished {escape(s['finished_at'])}.</p>")
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>automl report:"
-            f" {escape(s['study'])}</title><style>{_CSS}</style></head><body>{head}{body}"
-            f"<footer class=\"note\">Written {time.strftime('%Y-%m-%d %H:%M:%S')} by automl "
-            f"report.</footer></body></html>")
+    head = (
+        f"<h1>automl search report: {escape(s['study'])}</h1><p>Data <code>{escape(s['data'])}"
+        f"</code>; best {escape(s['metric'])} <b>{s['best_value']:.4f}</b> (trial "
+        f"{s['best_trial']}) vs {s['baseline_value']:.4f} for the class prior; "
+        f"{_trial_counts(s['trials'])} in {s['seconds']:.0f}s of a {escape(s['budget'])} "
+        f"budget, stopped by {escape(s['stopped_by'])}; finished {escape(s['finished_at'])}.</p>"
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>automl report:'
+        f" {escape(s['study'])}</title><style>{_CSS}</style></head><body>{head}{body}"
+        f'<footer class="note">Written {time.strftime("%Y-%m-%d %H:%M:%S")} by automl '
+        f"report.</footer></body></html>"
+    )
 
 
-def _section(anchor: str, title: str, fill: Callable[[ReportInputs], str]
-             ) -> Callable[[ReportInputs], str]:
+def _section(anchor: str, title: str, fill: Callable[[ReportInputs], str]) -> Callable[[ReportInputs], str]:
     def render_section(inp: ReportInputs) -> str:
         try:
             content = fill(inp)
         except ReportGap as e:
             content = _note(str(e))
-        except Exception as e:  # noqa: BLE001 - one broken section must not cost the others
+        except Exception as e:
             log.warning("Report section %r failed: %s: %s", anchor, type(e).__name__, e)
             content = _note(f"This section could not be drawn ({type(e).__name__}: {e}).")
         return f'<section id="{anchor}"><h2>{escape(title)}</h2>{content}</section>'
+
     return render_section
 
 
 def _regime(inp: ReportInputs) -> str:
     p = inp.profile
     counts = ", ".join(f"{escape(str(k))}: {v}" for k, v in p.class_counts.items())
-    return f"<p>{escape(p.statement())}</p><p class=\"note\">Rows per class: {counts}.</p>"
+    return f'<p>{escape(p.statement())}</p><p class="note">Rows per class: {counts}.</p>'
 
 
 def _leaderboard(inp: ReportInputs) -> str:
@@ -90,11 +98,26 @@ def _leaderboard(inp: ReportInputs) -> str:
     if not rows:
         raise ReportGap("No trial completed.")
     metric = inp.summary["metric"]
-    body = [[i, r.number, _num(r.value), _num(_std(r.fold_scores), 3), len(r.fold_scores),
-             r.strategy, f"{r.seconds:.1f}", f"<code>{escape(r.pipeline)}</code>"]
-            for i, r in enumerate(rows, start=1)]
-    return _table(["rank", "trial", metric, "± std", "folds", "strategy", "seconds", "pipeline"],
-                  body, numeric={0, 1, 2, 3, 4, 6}, raw={7}, table_id="leaderboard-table")
+    body = [
+        [
+            i,
+            r.number,
+            _num(r.value),
+            _num(fold_std(r.fold_scores), 3),
+            len(r.fold_scores),
+            r.strategy,
+            f"{r.seconds:.1f}",
+            f"<code>{escape(r.pipeline)}</code>",
+        ]
+        for i, r in enumerate(rows, start=1)
+    ]
+    return _table(
+        ["rank", "trial", metric, "± std", "folds", "strategy", "seconds", "pipeline"],
+        body,
+        numeric={0, 1, 2, 3, 4, 6},
+        raw={7},
+        table_id="leaderboard-table",
+    )
 
 
 def _history(inp: ReportInputs) -> str:
@@ -106,17 +129,20 @@ def _history(inp: ReportInputs) -> str:
 
 def _importance(inp: ReportInputs) -> str:
     found, notes = importances(inp.study)
-    parts = ["<p>fANOVA importances (share of the score's variance explained). Across all "
-             "trials only the choices every trial makes are comparable; each learner's own "
-             "parameters are assessed within that learner's trials.</p>"]
+    parts = [
+        "<p>fANOVA importances (share of the score's variance explained). Across all "
+        "trials only the choices every trial makes are comparable; each learner's own "
+        "parameters are assessed within that learner's trials.</p>"
+    ]
     if found:
         groups = {imp.scope: grouped(imp) for imp in found}
-        names = sorted({g for gs in groups.values() for g in gs},
-                       key=lambda g: -max(gs.get(g, 0.0) for gs in groups.values()))
+        names = sorted(
+            {g for gs in groups.values() for g in gs},
+            key=lambda g: -max(gs.get(g, 0.0) for gs in groups.values()),
+        )
         scopes = [imp.scope for imp in found]
         header = ["group"] + [f"{sc} ({imp.n_trials} trials)" for sc, imp in zip(scopes, found)]
-        body = [[g] + [_num(groups[sc].get(g), 2) if g in groups[sc] else "" for sc in scopes]
-                for g in names]
+        body = [[g] + [_num(groups[sc].get(g), 2) if g in groups[sc] else "" for sc in scopes] for g in names]
         parts.append("<h3>Summed per strategy group</h3>")
         parts.append(_table(header, body, numeric=set(range(1, len(header)))))
         for imp in found[:3]:  # all trials, then the first learners: a page, not a catalogue
@@ -126,7 +152,7 @@ def _importance(inp: ReportInputs) -> str:
     else:
         parts.append(_note("No importances could be estimated for this search."))
     if notes:
-        parts.append("<ul class=\"note\">" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+        parts.append('<ul class="note">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     return "".join(parts)
 
 
@@ -137,10 +163,12 @@ def _strategies(inp: ReportInputs) -> str:
     parts = []
     for key in ("learner", "strategy"):
         stats = group_stats(rows, key, inp.maximize)
-        body = [[g.name, g.n_trials, g.n_complete, _num(g.best), _num(g.mean), f"{g.seconds:.1f}"]
-                for g in stats]
-        parts.append(_table([key, "trials", "complete", "best", "mean", "seconds"], body,
-                            numeric={1, 2, 3, 4, 5}))
+        body = [
+            [g.name, g.n_trials, g.n_complete, _num(g.best), _num(g.mean), f"{g.seconds:.1f}"] for g in stats
+        ]
+        parts.append(
+            _table([key, "trials", "complete", "best", "mean", "seconds"], body, numeric={1, 2, 3, 4, 5})
+        )
     parts.append("<h3>Time spent per learner</h3>")
     parts.append(plots.seconds_per_group(group_stats(rows, "learner", inp.maximize)))
     return "".join(parts)
@@ -150,20 +178,30 @@ def _folds(inp: ReportInputs) -> str:
     top = [r for r in ranked(trial_rows(inp.study), inp.maximize) if r.fold_scores][:SPREAD_TRIALS]
     if not top:
         raise ReportGap("No complete trial recorded fold scores.")
-    return ("<p>Boxes that overlap mean the ranking between those trials is within the noise "
-            "of cross-validation.</p>" + plots.fold_spread(top, inp.summary["metric"]))
+    return (
+        "<p>Boxes that overlap mean the ranking between those trials is within the noise "
+        "of cross-validation.</p>" + plots.fold_spread(top, inp.summary["metric"])
+    )
 
 
 def _quality(inp: ReportInputs) -> str:
     q = class_quality(inp.study, int(inp.summary["best_trial"]), inp.y, inp.classes)
-    body = [[c, _num(p, 3), _num(r, 3), _num(f, 3), int(n)]
-            for c, p, r, f, n in zip(q.classes, q.precision, q.recall, q.f1, q.support)]
+    body = [
+        [c, _num(p, 3), _num(r, 3), _num(f, 3), int(n)]
+        for c, p, r, f, n in zip(q.classes, q.precision, q.recall, q.f1, q.support)
+    ]
     ensemble = _ensemble_note(inp.run_dir)
-    return (f"<p>Trial {q.trial}: every labelled example predicted by the fold model that did "
-            f"not train on it ({int(q.confusion.sum())} examples).{ensemble}</p>"
-            + plots.confusion(q)
-            + _table(["class", "precision", "recall", "F1", "support"], body,
-                     numeric={1, 2, 3, 4}, table_id="per-class"))
+    return (
+        f"<p>Trial {q.trial}: every labelled example predicted by the fold model that did "
+        f"not train on it ({int(q.confusion.sum())} examples).{ensemble}</p>"
+        + plots.confusion(q)
+        + _table(
+            ["class", "precision", "recall", "F1", "support"],
+            body,
+            numeric={1, 2, 3, 4},
+            table_id="per-class",
+        )
+    )
 
 
 def _ensemble_note(run_dir: Path) -> str:
@@ -173,15 +211,20 @@ def _ensemble_note(run_dir: Path) -> str:
     members = json.loads(meta_path.read_text()).get("ensemble") or []
     if len(members) < 2:
         return ""
-    return (f" The exported model is an ensemble of {len(members)} pipelines; this is its "
-            "best single member.")
+    return f" The exported model is an ensemble of {len(members)} pipelines; this is its best single member."
 
 
-def _table(header: list[str], rows: Iterable[list[Any]], numeric: set[int] = frozenset(),
-           raw: set[int] = frozenset(), table_id: str | None = None) -> str:
+def _table(
+    header: list[str],
+    rows: Iterable[list[Any]],
+    numeric: AbstractSet[int] = frozenset(),
+    raw: AbstractSet[int] = frozenset(),
+    table_id: str | None = None,
+) -> str:
     def cell(tag: str, i: int, v: Any) -> str:
         cls = ' class="num"' if i in numeric else ""
         return f"<{tag}{cls}>{v if i in raw else escape(str(v))}</{tag}>"
+
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
     ident = f' id="{table_id}"' if table_id else ""
@@ -194,13 +237,6 @@ def _note(text: str) -> str:
 
 def _num(v: float | None, digits: int = 4) -> str:
     return "" if v is None else f"{v:.{digits}f}"
-
-
-def _std(scores: tuple[float, ...]) -> float | None:
-    if not scores:
-        return None
-    m = sum(scores) / len(scores)
-    return (sum((s - m) ** 2 for s in scores) / len(scores)) ** 0.5
 
 
 def _trial_counts(trials: dict[str, int]) -> str:

@@ -5,6 +5,7 @@ Optuna assesses only parameters present in every trial it looks at, so condition
 study. Importances are therefore computed twice: across all trials (the choices every trial
 makes: learner, features, semi) and within each learner's trials (that branch's parameters).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -18,12 +19,20 @@ from automl.components.base import FEATURES, LEARNERS, SEMI
 # numbers are noise presented as insight.
 MIN_TRIALS = 3
 ALL_TRIALS = "all trials"
-_PREFIX_GROUPS = (("augment.", "augmentation"), ("reg.", "regularisation"),
-                  ("ssl.", "semi-supervised / SSL"), ("semi.", "semi-supervised / SSL"),
-                  ("finetune.", "fine-tuning"))
-_STRATEGY_GROUPS = {"classical": "classical learner", "finetune": "fine-tuning",
-                    "transfer": "backbone / encoder", "semi": "semi-supervised / SSL",
-                    "ssl": "semi-supervised / SSL"}
+_PREFIX_GROUPS = (
+    ("augment.", "augmentation"),
+    ("reg.", "regularisation"),
+    ("ssl.", "semi-supervised / SSL"),
+    ("semi.", "semi-supervised / SSL"),
+    ("finetune.", "fine-tuning"),
+)
+_STRATEGY_GROUPS = {
+    "classical": "classical learner",
+    "finetune": "fine-tuning",
+    "transfer": "backbone / encoder",
+    "semi": "semi-supervised / SSL",
+    "ssl": "semi-supervised / SSL",
+}
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,10 @@ def grouped(imp: Importances) -> dict[str, float]:
 
 def _assess(study: optuna.Study, scope: str, trials: list) -> Importances | str:
     if len(trials) < MIN_TRIALS:
-        return (f"{scope}: {len(trials)} complete trial(s), fewer than the {MIN_TRIALS} "
-                "needed to estimate importances.")
+        return (
+            f"{scope}: {len(trials)} complete trial(s), fewer than the {MIN_TRIALS} "
+            "needed to estimate importances."
+        )
     shared = set.intersection(*(set(t.params) for t in trials))
     # A parameter that never changed explains nothing (and makes fANOVA fail).
     varied = sorted(p for p in shared if len({repr(t.params[p]) for t in trials}) > 1)
@@ -91,8 +102,10 @@ def _assess(study: optuna.Study, scope: str, trials: list) -> Importances | str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             values = optuna.importance.get_param_importances(
-                _sub_study(study, trials), params=varied,
-                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+                _sub_study(study, trials),
+                params=varied,
+                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+            )
     except (ValueError, RuntimeError) as e:
         return f"{scope}: importances could not be estimated ({e})."
     return Importances(scope, len(trials), {k: float(v) for k, v in values.items()})

@@ -4,6 +4,7 @@ Everything comes from disk, so ``automl report`` can rebuild the page of any fin
 ``summary.json`` and ``profile.json`` (written at the end of a search), ``labels.json`` (the
 encoded labels, for the confusion matrix) and the study in the Optuna storage.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,7 @@ def save_labels(run_dir: Path, y: np.ndarray, n_classes: int) -> Path | None:
     return path
 
 
-def load_inputs(run_dir: Path, study: optuna.Study | None = None,
-                storage: str | None = None) -> ReportInputs:
+def load_inputs(run_dir: Path, study: optuna.Study | None = None, storage: str | None = None) -> ReportInputs:
     run_dir = Path(run_dir)
     summary = _read_json(run_dir / "summary.json", run_dir)
     profile = DataProfile.from_dict(_read_json(run_dir / "profile.json", run_dir))
@@ -66,9 +66,11 @@ def load_inputs(run_dir: Path, study: optuna.Study | None = None,
 
 def _read_json(path: Path, run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise AutoMLError(f"{run_dir} has no {path.name}: it is not the folder of a finished "
-                          "search. Pass --run <output>/<study> (e.g. automl-runs/wine), after "
-                          "`automl search` has finished.")
+        raise AutoMLError(
+            f"{run_dir} has no {path.name}: it is not the folder of a finished "
+            "search. Pass --run <output>/<study> (e.g. automl-runs/wine), after "
+            "`automl search` has finished."
+        )
     return json.loads(path.read_text())
 
 
@@ -83,11 +85,14 @@ def _load_study(run_dir: Path, name: str, storage: str | None) -> optuna.Study:
         # The default storage of `automl search`: SQLite in the output folder, the run's parent.
         db = run_dir.resolve().parent / "optuna.db"
         if not db.is_file():
-            raise AutoMLError(f"No Optuna storage at {db}. If the search used --storage, pass "
-                              "the same URL to `automl report --storage`.")
+            raise AutoMLError(
+                f"No Optuna storage at {db}. If the search used --storage, pass "
+                "the same URL to `automl report --storage`."
+            )
         storage = f"sqlite:///{db}"
     try:
         return optuna.load_study(study_name=name, storage=make_storage(storage))
     except KeyError:
-        raise AutoMLError(f"Study {name!r} is not in the Optuna storage; pass the --storage "
-                          "the search used.") from None
+        raise AutoMLError(
+            f"Study {name!r} is not in the Optuna storage; pass the --storage the search used."
+        ) from None

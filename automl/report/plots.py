@@ -3,6 +3,7 @@
 Uses matplotlib's object API (``Figure``), never ``pyplot``: no global figure state, no GUI
 backend, safe inside a search that runs in a thread or a notebook.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,13 +36,18 @@ def history(rows: list[TrialRow], maximize: bool, metric: str, baseline: float |
     done = sorted((r for r in rows if r.value is not None), key=lambda r: r.number)
     other = [r for r in rows if r.value is None and r.fold_scores]
     if other:  # pruned trials at their running mean when they were stopped
-        ax.scatter([r.number for r in other], [np.mean(r.fold_scores) for r in other],
-                   marker="x", color=GREY, label="pruned / failed (mean of folds run)")
-    ax.scatter([r.number for r in done], [r.value for r in done], color=BLUE, label="complete trial")
+        ax.scatter(
+            [r.number for r in other],
+            [np.mean(r.fold_scores) for r in other],
+            marker="x",
+            color=GREY,
+            label="pruned / failed (mean of folds run)",
+        )
+    values = [float(r.value) for r in done if r.value is not None]
+    ax.scatter([r.number for r in done], values, color=BLUE, label="complete trial")
     if done:
         pick = np.maximum.accumulate if maximize else np.minimum.accumulate
-        ax.step([r.number for r in done], pick([r.value for r in done]), where="post",
-                color=RED, label="best so far")
+        ax.step([r.number for r in done], pick(values), where="post", color=RED, label="best so far")
     if baseline is not None:
         ax.axhline(baseline, color=GREY, linestyle="--", linewidth=1, label="class-prior baseline")
     ax.set_xlabel("trial")
@@ -69,8 +75,14 @@ def fold_spread(rows: list[TrialRow], metric: str) -> str:
     ax = fig.subplots()
     labels = [f"#{r.number} {r.learner}" for r in rows][::-1]
     scores = [list(r.fold_scores) for r in rows][::-1]
-    ax.boxplot(scores, orientation="horizontal", tick_labels=labels, widths=0.5,
-               showfliers=False, medianprops={"color": RED})
+    ax.boxplot(
+        scores,
+        orientation="horizontal",
+        tick_labels=labels,
+        widths=0.5,
+        showfliers=False,
+        medianprops={"color": RED},
+    )
     for i, s in enumerate(scores, start=1):
         jitter = np.linspace(-0.12, 0.12, len(s)) if len(s) > 1 else np.zeros(1)
         ax.scatter(s, i + jitter, s=10, color=BLUE, alpha=0.7, zorder=3)
@@ -91,11 +103,15 @@ def confusion(q: ClassQuality) -> str:
     high = q.confusion.max() / 2 if q.confusion.size else 0
     if k <= 20:  # past that the numbers overlap; the colour still shows the pattern
         for (i, j), n in np.ndenumerate(q.confusion):
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
-                    color="white" if n > high else "black")
+            ax.text(
+                j, i, str(n), ha="center", va="center", fontsize=8, color="white" if n > high else "black"
+            )
     return to_svg(fig)
 
 
 def seconds_per_group(stats: list[GroupStats]) -> str:
-    return bars({g.name: g.seconds for g in sorted(stats, key=lambda g: -g.seconds)},
-                "seconds (wall-clock, all trials)", color=GREEN)
+    return bars(
+        {g.name: g.seconds for g in sorted(stats, key=lambda g: -g.seconds)},
+        "seconds (wall-clock, all trials)",
+        color=GREEN,
+    )

@@ -1,4 +1,5 @@
 """The budget is a deadline: it bounds every trial and reserves time for the final refit."""
+
 from __future__ import annotations
 
 import time
@@ -15,7 +16,9 @@ class Deadline:
         self._clock = clock
         self.start = clock()
         self.end = self.start + seconds
-        self.reserve = max(MIN_RESERVE_SECONDS, MIN_RESERVE_FRACTION * seconds) if reserve is None else reserve
+        self.reserve = (
+            max(MIN_RESERVE_SECONDS, MIN_RESERVE_FRACTION * seconds) if reserve is None else reserve
+        )
 
     def end_no_later_than(self, seconds_from_now: float) -> None:
         """Move the end earlier (a worker following its study's shared deadline)."""
@@ -23,8 +26,7 @@ class Deadline:
 
     def expect_refit(self, fit_seconds: float) -> None:
         """Grow the reserve to cover refitting a model that took ``fit_seconds`` per fold."""
-        self.reserve = min(max(self.reserve, REFIT_SAFETY * fit_seconds),
-                           0.5 * (self.end - self.start))
+        self.reserve = min(max(self.reserve, REFIT_SAFETY * fit_seconds), 0.5 * (self.end - self.start))
 
     def search_left(self) -> float:
         """Seconds left for trials (the refit reserve excluded)."""

@@ -1,16 +1,17 @@
 """Cross-validation of one spec on the study's fixed folds, reporting after every fold."""
+
 from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
 from automl.components.base import BuildContext
 from automl.data.dataset import take
-from automl.data.splits import FoldPlan
+from automl.data.splits import FoldPlan, fold_std
 from automl.pipeline.build import build_pipeline
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
@@ -33,12 +34,19 @@ class CVResult:
 
     @property
     def std(self) -> float:
-        return float(np.std(self.scores))
+        return fold_std(self.scores) or 0.0
 
 
-def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric: MetricInfo,
-                   ctx: BuildContext, time_left: Callable[[], float] = lambda: float("inf"),
-                   on_fold: Callable[[int, float, float], None] | None = None) -> CVResult:
+def cross_validate(
+    spec: PipelineSpec,
+    X,
+    y: np.ndarray,
+    plan: FoldPlan,
+    metric: MetricInfo,
+    ctx: BuildContext,
+    time_left: Callable[[], float] = lambda: float("inf"),
+    on_fold: Callable[[int, float, float], None] | None = None,
+) -> CVResult:
     """Score ``spec`` on each fold. ``on_fold(i, score, running_mean)`` may raise to prune.
 
     A fold that raises fails the trial with a summary; the caller records it as failed.
@@ -54,8 +62,9 @@ def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric:
             raise BudgetExhausted(f"budget spent after {i} of {len(plan)} folds")
         train, test = plan.split(i)
         # Spread what is left over the remaining folds, so one slow fit cannot eat the budget.
-        fold_ctx = replace(ctx, runtime=replace(ctx.runtime, time_limit=left / (len(plan) - i),
-                                                search_left=left))
+        fold_ctx = replace(
+            ctx, runtime=replace(ctx.runtime, time_limit=left / (len(plan) - i), search_left=left)
+        )
         t0 = time.perf_counter()
         try:
             model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
@@ -69,8 +78,7 @@ def cross_validate(spec: PipelineSpec, X, y: np.ndarray, plan: FoldPlan, metric:
         oof_n[test] += 1
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)),
-                    oof_sum / np.maximum(oof_n, 1)[:, None])
+    return CVResult(tuple(scores), float(np.mean(fit_times)), oof_sum / np.maximum(oof_n, 1)[:, None])
 
 
 class FoldError(Exception):

@@ -2,25 +2,26 @@
 `automl worker` alike: take a slot under the study's quota, run one trial, log it, repeat until
 the study's deadline or trial count is spent.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
 
 from automl.logger import log
-from automl.search.budget import Deadline
 from automl.pipeline.metrics import MetricInfo
+from automl.search.budget import Deadline
 from automl.search.objective import log_trial, trial_record
 from automl.search.quota import StudyLock, running_trials, taken_trials
+from automl.search.study import FINISHED
 from automl.tracking.base import Tracker, TrialRecord
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WORKER_KEY = "automl.worker"  # user attr: which process ran the trial (host:pid)
 POLL_SECONDS = 2.0
 
@@ -47,18 +48,29 @@ class TrialLog:
             rec = self.pending[0]
             try:
                 self.tracker.log_trial(rec, self.metric.name)
-            except Exception as e:  # noqa: BLE001 - tracking must never stop a search
-                log.warning("Could not log trial %d to the tracker (%s); %d trial(s) will be "
-                            "retried after the next one.", rec.number, str(e).splitlines()[0][:200],
-                            len(self.pending))
+            except Exception as e:
+                log.warning(
+                    "Could not log trial %d to the tracker (%s); %d trial(s) will be "
+                    "retried after the next one.",
+                    rec.number,
+                    str(e).splitlines()[0][:200],
+                    len(self.pending),
+                )
                 return
             self.pending.pop(0)
 
 
-def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], *,
-               lock: StudyLock, limit: Callable[[], int | None], deadline: Deadline,
-               trial_log: TrialLog, on_best: Callable[[optuna.trial.FrozenTrial], None] | None = None,
-               on_trial: Callable[[], None] | None = None) -> str:
+def run_trials(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    *,
+    lock: StudyLock,
+    limit: Callable[[], int | None],
+    deadline: Deadline,
+    trial_log: TrialLog,
+    on_best: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    on_trial: Callable[[], None] | None = None,
+) -> str:
     """Run trials until the budget or the study's trial count is spent, or Ctrl-C.
     Returns why it stopped: ``budget``, ``trials`` or ``interrupted``."""
     me = worker_id()
@@ -93,8 +105,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 time.sleep(POLL_SECONDS)
                 continue
             try:
-                study.optimize(slot_taken_objective, n_trials=1, catch=(Exception,),
-                               callbacks=[after_trial])
+                study.optimize(slot_taken_objective, n_trials=1, catch=(Exception,), callbacks=[after_trial])
             finally:
                 lock.release()
     except KeyboardInterrupt:
@@ -118,8 +129,10 @@ def wait_for_running(study: optuna.Study, timeout: float) -> None:
         _fail_stale(study)
         time.sleep(min(POLL_SECONDS, max(0.0, end - time.monotonic())))
     if running_trials(study):
-        log.info("%d trial(s) of other workers still running; choosing among the finished ones.",
-                 running_trials(study))
+        log.info(
+            "%d trial(s) of other workers still running; choosing among the finished ones.",
+            running_trials(study),
+        )
 
 
 def backfill(study: optuna.Study, trial_log: TrialLog, logged: set[int]) -> int:

@@ -1,4 +1,5 @@
 """The Optuna objective: sample a spec, cross-validate it, report each fold, record failures."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,14 +11,13 @@ import optuna
 from automl.components.base import LEARNERS, BuildContext
 from automl.data.splits import FoldPlan
 from automl.logger import log
+from automl.pipeline.metrics import MetricInfo
 from automl.search.budget import Deadline
 from automl.search.evaluate import BudgetExhausted, FoldError, cross_validate
-from automl.pipeline.metrics import MetricInfo
 from automl.space.preset import SearchSpace
 from automl.space.sample import suggest_pipeline
 from automl.space.spec import PipelineSpec
 from automl.tracking.base import TrialRecord
-
 
 # Repeated CV is bought where it is cheap. Learners that cost minutes per fit (fine-tuners,
 # SetFit) are scored on the first repeat only: the same unbiased estimate with more variance,
@@ -56,8 +56,16 @@ class Objective:
                 raise optuna.TrialPruned(f"running mean {running:.4f} after fold {i + 1}")
 
         try:
-            result = cross_validate(spec, self.X, self.y, folds, self.metric, self.ctx,
-                                    time_left=self.deadline.search_left, on_fold=on_fold)
+            result = cross_validate(
+                spec,
+                self.X,
+                self.y,
+                folds,
+                self.metric,
+                self.ctx,
+                time_left=self.deadline.search_left,
+                on_fold=on_fold,
+            )
         except BudgetExhausted as e:
             trial.set_user_attr("stopped", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -82,17 +90,28 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     error = trial.user_attrs.get("error") or trial.user_attrs.get("stopped")
     if error is None and trial.state == optuna.trial.TrialState.FAIL:
         error = trial.system_attrs.get("fail_reason", "failed (see the log)")
-    return TrialRecord(number=trial.number, state=trial.state.name, params=params,
-                       fold_scores=tuple(trial.user_attrs.get("fold_scores", ())),
-                       value=trial.value, start_ms=int(start * 1000), end_ms=int(end * 1000),
-                       error=error, extra_metrics=extra)
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        params=params,
+        fold_scores=tuple(trial.user_attrs.get("fold_scores", ())),
+        value=trial.value,
+        start_ms=int(start * 1000),
+        end_ms=int(end * 1000),
+        error=error,
+        extra_metrics=extra,
+    )
 
 
 def describe_trial(rec: TrialRecord, metric: str) -> str:
-    spec_line = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in rec.params.items())
-    score = f"{metric}={rec.value:.4f}±{rec.cv_std:.3f}" if rec.value is not None else (
-        f"after {len(rec.fold_scores)} fold(s)" if rec.fold_scores else "")
+    spec_line = ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.params.items()
+    )
+    score = (
+        f"{metric}={rec.value:.4f}±{rec.cv_std:.3f}"
+        if rec.value is not None
+        else (f"after {len(rec.fold_scores)} fold(s)" if rec.fold_scores else "")
+    )
     took = (rec.end_ms - rec.start_ms) / 1000
     why = f" ({rec.error.splitlines()[0]})" if rec.error and rec.state != "COMPLETE" else ""
     return f"trial {rec.number} {rec.state.lower()} {score} in {took:.1f}s: {spec_line}{why}"

@@ -1,4 +1,5 @@
 """A search, end to end: data -> profile -> space -> study -> trials -> refit -> export."""
+
 from __future__ import annotations
 
 import json
@@ -14,31 +15,41 @@ import numpy as np
 import optuna
 
 from automl.components.base import BuildContext
-from automl.components.runtime import Runtime, pick_device
 from automl.components.pretrain.checkpoint import collect_curves
-from automl.config import SearchConfig, redact_url
+from automl.components.runtime import Runtime, pick_device
+from automl.config import SearchConfig, format_duration, redact_url
 from automl.data.dataset import Dataset
 from automl.data.load import load_dataset
 from automl.data.profile import DataProfile, profile_dataset
 from automl.data.splits import make_fold_plan
 from automl.exceptions import AutoMLError
-from automl.export.ensemble import select_ensemble
 from automl.export.refit import refit_and_save
 from automl.logger import log
-from automl.search.budget import REFIT_SAFETY, Deadline
-from automl.search.evaluate import cross_validate
 from automl.pipeline.metrics import METRICS, MetricInfo, default_metric
-from automl.search.loop import FINISHED, TrialLog, backfill, run_trials, wait_for_running
+from automl.search.budget import REFIT_SAFETY, Deadline
+from automl.search.ensemble import select_ensemble
+from automl.search.evaluate import cross_validate
+from automl.search.loop import TrialLog, backfill, run_trials, wait_for_running
 from automl.search.objective import Objective, trial_record
 from automl.search.progress import SearchStatus, live_status
 from automl.search.quota import StudyLock
-from automl.search.study import (PROBLEM_KEY, SEARCH_END_KEY, SETTINGS_KEY, Problem,
-                                 check_same_problem, make_storage, open_study, stored_problem)
+from automl.search.study import (
+    FINISHED,
+    PROBLEM_KEY,
+    SEARCH_END_KEY,
+    SETTINGS_KEY,
+    Problem,
+    best_first,
+    check_same_problem,
+    make_storage,
+    open_study,
+    stored_problem,
+    value_of,
+)
 from automl.space.preset import SearchSpace, load_space
 from automl.space.sample import start_points
 from automl.space.spec import ComponentSpec, PipelineSpec
 from automl.tracking.base import NullTracker, Tracker
-
 
 
 @dataclass(frozen=True)
@@ -71,8 +82,9 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult:
     deadline = Deadline(config.budget.seconds)
-    ds = load_dataset(config.data, label=config.label, unlabelled=config.unlabelled,
-                      text_column=config.text_column)
+    ds = load_dataset(
+        config.data, label=config.label, unlabelled=config.unlabelled, text_column=config.text_column
+    )
     profile = profile_dataset(ds)
     metric = METRICS.get(config.metric or default_metric(profile))
     space = load_space(config.space, profile)
@@ -87,8 +99,9 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
         for params in start_points(space, profile):
             study.enqueue_trial(params, skip_if_exists=True)
     n_jobs = config.n_jobs or os.cpu_count() or 1
-    runtime = Runtime(device=pick_device(), n_jobs=n_jobs, cache_dir=str(config.output / "cache"),
-                      unlabelled=ds.unlabelled)
+    runtime = Runtime(
+        device=pick_device(), n_jobs=n_jobs, cache_dir=str(config.output / "cache"), unlabelled=ds.unlabelled
+    )
     ctx = BuildContext(profile=profile, seed=config.seed, runtime=runtime)
     baseline = _baseline(study, ds.X, y, problem, metric, ctx)
     _log_regime(profile, space, problem, metric)
@@ -96,17 +109,20 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
 
     tracker = tracker if tracker is not None else _default_tracker(config)
     parent = tracker.start_search(
-        config.study_name, _search_params(config, problem, profile, space),
+        config.study_name,
+        _search_params(config, problem, profile, space),
         description=profile.statement(space.strategies()),
-        resume_id=study.user_attrs.get("automl.mlflow_parent_run_id"))
+        resume_id=study.user_attrs.get("automl.mlflow_parent_run_id"),
+    )
     if parent:
         study.set_user_attr("automl.mlflow_parent_run_id", parent)
     tracker.log_artifacts({"": run_dir / "profile.json", "space": Path(space.source)})
     study.set_user_attr(SETTINGS_KEY, _settings(config, ctx, space))
     _publish_search_end(study, deadline)
     trial_log = TrialLog(tracker, metric)
-    stopped_by = _optimize(study, Objective(space, ds.X, y, problem.folds, metric, ctx, deadline),
-                           config, deadline, trial_log)
+    stopped_by = _optimize(
+        study, Objective(space, ds.X, y, problem.folds, metric, ctx, deadline), config, deadline, trial_log
+    )
     if stopped_by != "interrupted":
         wait_for_running(study, timeout=max(0.0, deadline.total_left() - deadline.reserve))
     _backfill(study, tracker, trial_log)
@@ -114,10 +130,19 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     best = _best_trial(study)
     spec = PipelineSpec.from_dict(best.user_attrs["spec"])
     log.info("Best: trial %d, %s=%.4f: %s", best.number, metric.name, best.value, spec.describe())
-    meta = {"modality": profile.modality, "classes": classes.tolist(), "schema": ds.schema,
-            "metric": metric.name, "cv_score": best.value, "cv_folds": len(problem.folds),
-            "fold_scores": best.user_attrs.get("fold_scores"), "best_trial": best.number,
-            "study": config.study_name, "data": str(config.data), "profile": profile.to_dict()}
+    meta = {
+        "modality": profile.modality,
+        "classes": classes.tolist(),
+        "schema": ds.schema,
+        "metric": metric.name,
+        "cv_score": best.value,
+        "cv_folds": len(problem.folds),
+        "fold_scores": best.user_attrs.get("fold_scores"),
+        "best_trial": best.number,
+        "study": config.study_name,
+        "data": str(config.data),
+        "profile": profile.to_dict(),
+    }
     specs, weights, meta["ensemble_oof_score"] = _final_members(study, best, y, metric, deadline)
     refit_ctx = replace(ctx, runtime=replace(runtime, time_limit=max(deadline.total_left(), 1.0)))
     model_dir, refit_s = refit_and_save(specs, weights, ds.X, y, refit_ctx, run_dir / "model", meta)
@@ -127,37 +152,69 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
 
     counts = {s: sum(t.state == s for t in study.trials) for s in FINISHED}
     result = SearchResult(
-        study_name=config.study_name, run_dir=run_dir, model_dir=model_dir, metric=metric.name,
-        best_value=float(best.value), best_trial=best.number, best_spec=spec,
-        n_complete=counts[FINISHED[0]], n_pruned=counts[FINISHED[1]], n_failed=counts[FINISHED[2]],
-        seconds=deadline.elapsed(), stopped_by=stopped_by, profile=profile,
-        tracking_uri=redact_url(config.tracking), parent_run_id=parent)
+        study_name=config.study_name,
+        run_dir=run_dir,
+        model_dir=model_dir,
+        metric=metric.name,
+        best_value=value_of(best),
+        best_trial=best.number,
+        best_spec=spec,
+        n_complete=counts[FINISHED[0]],
+        n_pruned=counts[FINISHED[1]],
+        n_failed=counts[FINISHED[2]],
+        seconds=deadline.elapsed(),
+        stopped_by=stopped_by,
+        profile=profile,
+        tracking_uri=redact_url(config.tracking),
+        parent_run_id=parent,
+    )
     _write_summary(result, study, metric, config, refit_s, baseline)
     try:  # the report is a convenience: it must never fail a search that has its model
         from automl.report import save_labels, write_report
 
         save_labels(run_dir, y, len(classes))
         tracker.log_artifacts({"": write_report(run_dir, study)})
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log.warning("Could not write the search report: %s: %s", type(e).__name__, e)
     _export_to_tracker(tracker, model_dir, run_dir)
     tracker.finish_search(
-        {f"best_{metric.name}": result.best_value, "trials_complete": result.n_complete,
-         "trials_pruned": result.n_pruned, "trials_failed": result.n_failed,
-         "search_seconds": result.seconds, "refit_seconds": refit_s,
-         f"baseline_{metric.name}": baseline,
-         "best_pipeline": spec.describe(), "stopped_by": stopped_by},
-        best_trial=best.number, status="KILLED" if stopped_by == "interrupted" else "FINISHED")
+        {
+            f"best_{metric.name}": result.best_value,
+            "trials_complete": result.n_complete,
+            "trials_pruned": result.n_pruned,
+            "trials_failed": result.n_failed,
+            "search_seconds": result.seconds,
+            "refit_seconds": refit_s,
+            f"baseline_{metric.name}": baseline,
+            "best_pipeline": spec.describe(),
+            "stopped_by": stopped_by,
+        },
+        best_trial=best.number,
+        status="KILLED" if stopped_by == "interrupted" else "FINISHED",
+    )
     if hasattr(storage, "engine"):
         storage.engine.dispose()  # API callers may run many searches in one process
-    log.info("Done in %.0fs: %d complete, %d pruned, %d failed trials. Model: %s",
-             result.seconds, result.n_complete, result.n_pruned, result.n_failed, model_dir)
+    log.info(
+        "Done in %.0fs: %d complete, %d pruned, %d failed trials. Model: %s",
+        result.seconds,
+        result.n_complete,
+        result.n_pruned,
+        result.n_failed,
+        model_dir,
+    )
     return result
 
 
-def _problem(study: optuna.Study, ds: Dataset, profile: DataProfile, metric: MetricInfo,
-             y: np.ndarray, classes: np.ndarray, config: SearchConfig,
-             space: SearchSpace) -> Problem:
+def _problem(
+    study: optuna.Study,
+    ds: Dataset,
+    profile: DataProfile,
+    metric: MetricInfo,
+    y: np.ndarray,
+    classes: np.ndarray,
+    config: SearchConfig,
+    space: SearchSpace,
+) -> Problem:
     fingerprint = ds.fingerprint()
     stored = stored_problem(study)
     if stored is not None:
@@ -166,18 +223,27 @@ def _problem(study: optuna.Study, ds: Dataset, profile: DataProfile, metric: Met
         log.info("Resuming study %r: %d finished trial(s) kept, same folds.", config.study_name, done)
         return stored
     if study.trials:
-        raise AutoMLError(f"Study {config.study_name!r} exists but was not created by automl. "
-                          "Pick another --study name.")
-    problem = Problem(fingerprint, str(Path(config.data).resolve()), profile.modality, metric.name,
-                      metric.direction, profile, make_fold_plan(y, config.cv, config.seed, profile),
-                      space.source, classes.tolist())
+        raise AutoMLError(
+            f"Study {config.study_name!r} exists but was not created by automl. Pick another --study name."
+        )
+    problem = Problem(
+        fingerprint,
+        str(Path(config.data).resolve()),
+        profile.modality,
+        metric.name,
+        metric.direction,
+        profile,
+        make_fold_plan(y, config.cv, config.seed, profile),
+        space.source,
+        classes.tolist(),
+    )
     study.set_user_attr(PROBLEM_KEY, problem.to_dict())
     return problem
 
 
-def _final_members(study: optuna.Study, best: optuna.trial.FrozenTrial, y: np.ndarray,
-                   metric: MetricInfo, deadline: Deadline
-                   ) -> tuple[list[PipelineSpec], list[float], float | None]:
+def _final_members(
+    study: optuna.Study, best: optuna.trial.FrozenTrial, y: np.ndarray, metric: MetricInfo, deadline: Deadline
+) -> tuple[list[PipelineSpec], list[float], float | None]:
     """(specs, weights, ensemble out-of-fold score): the best spec alone, or an ensemble when
     it scores better out of fold and its refit fits in the time left."""
     single = ([PipelineSpec.from_dict(best.user_attrs["spec"])], [1.0], None)
@@ -188,18 +254,31 @@ def _final_members(study: optuna.Study, best: optuna.trial.FrozenTrial, y: np.nd
     members = [by_number[n] for n in plan.members]
     cost = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in members) * REFIT_SAFETY
     if cost > deadline.total_left():
-        log.info("An ensemble would score better but its refit (~%.0fs) does not fit in the "
-                 "%.0fs left; exporting the single best pipeline.", cost, deadline.total_left())
+        log.info(
+            "An ensemble would score better but its refit (~%.0fs) does not fit in the "
+            "%.0fs left; exporting the single best pipeline.",
+            cost,
+            deadline.total_left(),
+        )
         return single
-    log.info("Ensemble of %d pipelines: out-of-fold %s %.4f vs %.4f for the best alone "
-             "(out-of-fold scores of selected models are optimistic).", len(members),
-             metric.name, plan.oof_score, plan.best_single_oof)
-    return ([PipelineSpec.from_dict(t.user_attrs["spec"]) for t in members], list(plan.weights),
-            plan.oof_score)
+    log.info(
+        "Ensemble of %d pipelines: out-of-fold %s %.4f vs %.4f for the best alone "
+        "(out-of-fold scores of selected models are optimistic).",
+        len(members),
+        metric.name,
+        plan.oof_score,
+        plan.best_single_oof,
+    )
+    return (
+        [PipelineSpec.from_dict(t.user_attrs["spec"]) for t in members],
+        list(plan.weights),
+        plan.oof_score,
+    )
 
 
-def _baseline(study: optuna.Study, X: Any, y: np.ndarray, problem: Problem, metric: MetricInfo,
-              ctx: BuildContext) -> float:
+def _baseline(
+    study: optuna.Study, X: Any, y: np.ndarray, problem: Problem, metric: MetricInfo, ctx: BuildContext
+) -> float:
     """The class-prior score on the study's folds: the floor every trial must clear."""
     if "automl.baseline" not in study.user_attrs:
         spec = PipelineSpec(ComponentSpec("dummy"))
@@ -213,9 +292,13 @@ def _baseline(study: optuna.Study, X: Any, y: np.ndarray, problem: Problem, metr
 def _log_regime(profile: DataProfile, space: SearchSpace, problem: Problem, metric: MetricInfo) -> None:
     log.info("Regime: %s", profile.statement(space.strategies()))
     folds = problem.folds
-    log.info("CV plan: %d-fold stratified%s, metric %s (%s).", folds.n_splits,
-             f" x {folds.n_repeats} repeats" if folds.n_repeats > 1 else "", metric.name,
-             metric.direction)
+    log.info(
+        "CV plan: %d-fold stratified%s, metric %s (%s).",
+        folds.n_splits,
+        f" x {folds.n_repeats} repeats" if folds.n_repeats > 1 else "",
+        metric.name,
+        metric.direction,
+    )
     for note in space.notes:
         log.info("Note: %s", note)
 
@@ -224,11 +307,18 @@ def _settings(config: SearchConfig, ctx: BuildContext, space: SearchSpace) -> di
     """What a worker needs to load the data and run trials exactly as this search does."""
     import yaml
 
-    return {"space": yaml.safe_load(Path(space.source).read_text()),"label": config.label, "text_column": config.text_column,
-            "unlabelled": str(Path(config.unlabelled).resolve()) if config.unlabelled else None,
-            "seed": config.seed, "trials": config.trials, "heartbeat": config.heartbeat,
-            "cache_dir": str(Path(ctx.runtime.cache_dir).resolve()) if ctx.runtime.cache_dir else None,
-            "tracking_uri": redact_url(config.tracking), "study": config.study_name}
+    return {
+        "space": yaml.safe_load(Path(space.source).read_text()),
+        "label": config.label,
+        "text_column": config.text_column,
+        "unlabelled": str(Path(config.unlabelled).resolve()) if config.unlabelled else None,
+        "seed": config.seed,
+        "trials": config.trials,
+        "heartbeat": config.heartbeat,
+        "cache_dir": str(Path(ctx.runtime.cache_dir).resolve()) if ctx.runtime.cache_dir else None,
+        "tracking_uri": redact_url(config.tracking),
+        "study": config.study_name,
+    }
 
 
 def _backfill(study: optuna.Study, tracker: Tracker, trial_log: TrialLog) -> None:
@@ -237,45 +327,64 @@ def _backfill(study: optuna.Study, tracker: Tracker, trial_log: TrialLog) -> Non
         return
     try:
         n = backfill(study, trial_log, logged())
-    except Exception as e:  # noqa: BLE001 - tracking must never stop a search
+    except Exception as e:
         log.warning("Could not check the tracker for missing trials: %s", e)
         return
     if n:
-        log.info("Logged %d trial(s) the tracker had not received (other workers' or earlier "
-                 "failures).", n)
+        log.info("Logged %d trial(s) the tracker had not received (other workers' or earlier failures).", n)
 
 
-def _search_params(config: SearchConfig, problem: Problem, profile: DataProfile,
-                   space: SearchSpace) -> dict[str, Any]:
-    return {"data": problem.data, "modality": profile.modality, "metric": problem.metric,
-            "budget": str(config.budget), "trials": config.trials, "cv_folds": problem.folds.n_splits,
-            "cv_repeats": problem.folds.n_repeats, "seed": config.seed,
-            "space": space.source, "storage": redact_url(config.storage_url),
-            "n_rows": profile.n_rows, "n_classes": profile.n_classes,
-            "n_unlabelled": profile.n_unlabelled, "regime": profile.regime,
-            "imbalance": round(profile.imbalance, 3), "fingerprint": problem.fingerprint}
+def _search_params(
+    config: SearchConfig, problem: Problem, profile: DataProfile, space: SearchSpace
+) -> dict[str, Any]:
+    return {
+        "data": problem.data,
+        "modality": profile.modality,
+        "metric": problem.metric,
+        "budget": str(config.budget),
+        "trials": config.trials,
+        "cv_folds": problem.folds.n_splits,
+        "cv_repeats": problem.folds.n_repeats,
+        "seed": config.seed,
+        "space": space.source,
+        "storage": redact_url(config.storage_url),
+        "n_rows": profile.n_rows,
+        "n_classes": profile.n_classes,
+        "n_unlabelled": profile.n_unlabelled,
+        "regime": profile.regime,
+        "imbalance": round(profile.imbalance, 3),
+        "fingerprint": problem.fingerprint,
+    }
 
 
 def _default_tracker(config: SearchConfig) -> Tracker:
     from automl.tracking.mlflow_tracker import MlflowTracker
 
-    return MlflowTracker(config.tracking, experiment=f"automl/{config.study_name}",
-                         artifact_root=config.output / "mlartifacts")
+    return MlflowTracker(
+        config.tracking, experiment=f"automl/{config.study_name}", artifact_root=config.output / "mlartifacts"
+    )
 
 
-def _optimize(study: optuna.Study, objective: Objective, config: SearchConfig,
-              deadline: Deadline, trial_log: TrialLog) -> str:
+def _optimize(
+    study: optuna.Study, objective: Objective, config: SearchConfig, deadline: Deadline, trial_log: TrialLog
+) -> str:
     remaining = None
     if config.trials is not None:
         remaining = config.trials - _n_finished(study)
         if remaining <= 0:
-            log.info("Study already has %d finished trials (--trials %d): refitting the best.",
-                     _n_finished(study), config.trials)
+            log.info(
+                "Study already has %d finished trials (--trials %d): refitting the best.",
+                _n_finished(study),
+                config.trials,
+            )
             return "trials"
     if deadline.search_left() <= 0:
         return "budget"
-    log.info("Searching for up to %s%s.", _fmt_seconds(deadline.search_left()),
-             f" or {remaining} more trial(s)" if remaining else "")
+    log.info(
+        "Searching for up to %s%s.",
+        format_duration(deadline.search_left()),
+        f" or {remaining} more trial(s)" if remaining else "",
+    )
 
     def on_best(trial: optuna.trial.FrozenTrial) -> None:
         deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
@@ -284,12 +393,21 @@ def _optimize(study: optuna.Study, objective: Objective, config: SearchConfig,
     status = SearchStatus(deadline, trial_log.metric, config.study_name)
     status.update(study)
     with live_status(status, enabled=log.isEnabledFor(logging.INFO)):
-        stopped = run_trials(study, objective, lock=StudyLock(config.storage_url, config.study_name),
-                             limit=lambda: config.trials, deadline=deadline, trial_log=trial_log,
-                             on_best=on_best, on_trial=lambda: status.update(study))
+        stopped = run_trials(
+            study,
+            objective,
+            lock=StudyLock(config.storage_url, config.study_name),
+            limit=lambda: config.trials,
+            deadline=deadline,
+            trial_log=trial_log,
+            on_best=on_best,
+            on_trial=lambda: status.update(study),
+        )
     if stopped == "interrupted":
-        log.warning("Interrupted: every finished trial is kept in the study; refitting the best "
-                    "so far (press Ctrl-C again to abort). Re-run the same command to resume.")
+        log.warning(
+            "Interrupted: every finished trial is kept in the study; refitting the best "
+            "so far (press Ctrl-C again to abort). Re-run the same command to resume."
+        )
     return stopped
 
 
@@ -306,40 +424,55 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     try:
         return study.best_trial
     except ValueError:
-        failures = [t.user_attrs.get("error", "") for t in study.trials
-                    if t.state == optuna.trial.TrialState.FAIL]
+        failures = [
+            t.user_attrs.get("error", "") for t in study.trials if t.state == optuna.trial.TrialState.FAIL
+        ]
         first = failures[0].splitlines()[0] if failures else "no trial finished in time"
-        raise AutoMLError(f"No trial completed, so there is no model to export ({first}). Give the "
-                          "search a larger --budget, or check the failures in the log/MLflow.") from None
-
-
-def _fmt_seconds(s: float) -> str:
-    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f}s"
+        raise AutoMLError(
+            f"No trial completed, so there is no model to export ({first}). Give the "
+            "search a larger --budget, or check the failures in the log/MLflow."
+        ) from None
 
 
 def leaderboard(study: optuna.Study, metric: MetricInfo, top: int = 10) -> list[dict[str, Any]]:
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    done.sort(key=lambda t: t.value, reverse=metric.direction == "maximize")
     rows = []
-    for t in done[:top]:
+    for t in best_first(study.trials, metric.direction == "maximize")[:top]:
         rec = trial_record(t)
-        rows.append({"trial": t.number, "value": t.value, "cv_std": rec.cv_std,
-                     "pipeline": PipelineSpec.from_dict(t.user_attrs["spec"]).describe()})
+        rows.append(
+            {
+                "trial": t.number,
+                "value": t.value,
+                "cv_std": rec.cv_std,
+                "pipeline": PipelineSpec.from_dict(t.user_attrs["spec"]).describe(),
+            }
+        )
     return rows
 
 
-def _write_summary(result: SearchResult, study: optuna.Study, metric: MetricInfo,
-                   config: SearchConfig, refit_s: float, baseline: float) -> dict[str, Any]:
+def _write_summary(
+    result: SearchResult,
+    study: optuna.Study,
+    metric: MetricInfo,
+    config: SearchConfig,
+    refit_s: float,
+    baseline: float,
+) -> dict[str, Any]:
     summary = {
-        "study": result.study_name, "data": str(config.data), "metric": result.metric,
-        "best_value": result.best_value, "best_trial": result.best_trial,
-        "best_pipeline": result.best_spec.to_dict(), "baseline_value": baseline,
+        "study": result.study_name,
+        "data": str(config.data),
+        "metric": result.metric,
+        "best_value": result.best_value,
+        "best_trial": result.best_trial,
+        "best_pipeline": result.best_spec.to_dict(),
+        "baseline_value": baseline,
         "budget": str(config.budget),
-        "seconds": round(result.seconds, 1), "refit_seconds": round(refit_s, 2),
-        "trials": {"complete": result.n_complete, "pruned": result.n_pruned,
-                   "failed": result.n_failed},
-        "stopped_by": result.stopped_by, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "model": str(result.model_dir), "tracking_uri": result.tracking_uri,
+        "seconds": round(result.seconds, 1),
+        "refit_seconds": round(refit_s, 2),
+        "trials": {"complete": result.n_complete, "pruned": result.n_pruned, "failed": result.n_failed},
+        "stopped_by": result.stopped_by,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "model": str(result.model_dir),
+        "tracking_uri": result.tracking_uri,
         "storage": redact_url(config.storage_url),
         "mlflow_parent_run_id": result.parent_run_id,
         "leaderboard": leaderboard(study, metric),
@@ -357,5 +490,5 @@ def _export_to_tracker(tracker: Tracker, model_dir: Path, run_dir: Path) -> None
         mlflow_dir = save_mlflow_model(model_dir, run_dir)
         tracker.log_artifacts({"model": mlflow_dir, "": run_dir / "summary.json"})
         shutil.rmtree(mlflow_dir.parent, ignore_errors=True)
-    except Exception as e:  # noqa: BLE001 - the bundle on disk is the product; MLflow is a copy
+    except Exception as e:
         log.warning("Could not log the model to MLflow (%s); it is saved at %s", e, model_dir)

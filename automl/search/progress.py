@@ -1,19 +1,21 @@
 """Live progress of a search in a terminal: budget used and left, trial counts, the best
 pipeline so far and a small leaderboard, redrawn every second under the log lines. When the
 output is not a terminal (CI, a file) the per-trial log lines are the progress."""
+
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import optuna
 from optuna.trial import TrialState
 
-from automl.search.budget import Deadline
 from automl.pipeline.metrics import MetricInfo
+from automl.search.budget import Deadline
+from automl.search.study import best_first, value_of
 from automl.space.spec import PipelineSpec
 
 LEADERBOARD_ROWS = 5
@@ -33,9 +35,8 @@ class SearchStatus:
         for state in self.counts:
             self.counts[state] = sum(t.state.name == state for t in trials)
         self.running = sum(t.state == TrialState.RUNNING for t in trials)
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        done.sort(key=lambda t: t.value, reverse=self.metric.direction == "maximize")
-        self.top = [(t.number, float(t.value), _describe(t)) for t in done[:LEADERBOARD_ROWS]]
+        done = best_first(trials, self.metric.direction == "maximize")
+        self.top = [(t.number, value_of(t), _describe(t)) for t in done[:LEADERBOARD_ROWS]]
 
     def __rich__(self):
         from rich.console import Group
@@ -49,13 +50,20 @@ class SearchStatus:
             (f"{self.study_name}  ", "bold"),
             f"budget {_clock(used)} used, {_clock(d.total_left())} left   ",
             f"trials: {self.counts['COMPLETE']} complete, {self.counts['PRUNED']} pruned, "
-            f"{self.counts['FAIL']} failed, {self.running} running")
+            f"{self.counts['FAIL']} failed, {self.running} running",
+        )
         filled = int(round(40 * used / total))
         parts = [head, Text("█" * filled + "░" * (40 - filled) + f" {100 * used / total:3.0f}%")]
         if self.top:
             best = self.top[0]
-            parts.append(Text(f"best {self.metric.name} {best[1]:.4f} (trial {best[0]}): {best[2]}",
-                              style="green", overflow="ellipsis", no_wrap=True))
+            parts.append(
+                Text(
+                    f"best {self.metric.name} {best[1]:.4f} (trial {best[0]}): {best[2]}",
+                    style="green",
+                    overflow="ellipsis",
+                    no_wrap=True,
+                )
+            )
             table = Table(box=None, pad_edge=False, show_edge=False)
             table.add_column("trial", justify="right")
             table.add_column(self.metric.name, justify="right")

@@ -6,11 +6,13 @@ advisory lock, or a file lock beside a SQLite/journal file), so two workers cann
 the last slot. Optuna's own ``MaxTrialsCallback`` counts after the fact and overshoots by up
 to one trial per worker.
 """
+
 from __future__ import annotations
 
 import fcntl
 import zlib
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -39,8 +41,10 @@ class StudyLock:
         self.url = storage_url
         self.key = zlib.crc32(f"automl:{study_name}".encode()) - 2**31  # signed 32-bit
         self._held = False
-        self._conn = None
-        self._file = None
+        self._conn: Any = None  # a sqlalchemy Connection while a PostgreSQL lock is held
+        self._file: Any = None  # the open lock file while a file lock is held
+        self._engine: Any = None
+        self._path: Path | None = None
         if storage_url.startswith("postgresql"):
             import sqlalchemy
             import sqlalchemy.pool
@@ -48,12 +52,13 @@ class StudyLock:
             # No pool: the lock's connection lives only while the lock is held.
             self._engine = sqlalchemy.create_engine(storage_url, poolclass=sqlalchemy.pool.NullPool)
         else:
-            self._engine = None
             self._path = _local_path(storage_url)
             if self._path is None:
-                log.warning("No cross-process lock for storage %s: with several workers, "
-                            "--trials may be exceeded by up to one trial per worker.",
-                            storage_url.split("://")[0])
+                log.warning(
+                    "No cross-process lock for storage %s: with several workers, "
+                    "--trials may be exceeded by up to one trial per worker.",
+                    storage_url.split("://")[0],
+                )
 
     def acquire(self) -> None:
         if self._held:
@@ -64,7 +69,7 @@ class StudyLock:
             self._conn = self._engine.connect()
             self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
         elif self._path is not None:
-            self._file = open(self._path, "a+")  # noqa: SIM115 - held across calls
+            self._file = open(self._path, "a+")
             fcntl.flock(self._file, fcntl.LOCK_EX)
         self._held = True
 
@@ -90,5 +95,5 @@ def _local_path(url: str) -> Path | None:
     for prefix in ("sqlite:///", "journal:///"):
         if url.startswith(prefix):  # sqlite:////abs/file or sqlite:///relative/file
             # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
-            return Path(url[len(prefix):] + ".automl-lock")
+            return Path(url[len(prefix) :] + ".automl-lock")
     return None

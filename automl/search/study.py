@@ -3,13 +3,13 @@
 The study's user attributes hold the data fingerprint, profile, metric and fold plan, so a
 resumed search (or another worker) evaluates exactly the same problem the same way.
 """
+
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import warnings
+from typing import Any, Literal
 
 import optuna
 
@@ -17,6 +17,9 @@ from automl.config import redact_url
 from automl.data.profile import DataProfile
 from automl.data.splits import FoldPlan
 from automl.exceptions import ConfigError, DataError
+
+# The states of a trial that has ended, and will never run again.
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 # A worker that dies mid-trial stops sending heartbeats; after the grace period its trial is
 # marked failed and retried once by whoever runs next, so no work is silently lost.
@@ -28,6 +31,19 @@ SEARCH_END_KEY = "automl.search_end"  # wall-clock time (epoch s) when trials mu
 JOURNAL_PREFIX = "journal:///"
 
 
+def value_of(trial: optuna.trial.FrozenTrial) -> float:
+    """A complete trial's CV score (Optuna types it optional: other states have none)."""
+    if trial.value is None:
+        raise ValueError(f"trial {trial.number} ({trial.state.name}) has no value")
+    return float(trial.value)
+
+
+def best_first(trials: list[optuna.trial.FrozenTrial], maximize: bool) -> list[optuna.trial.FrozenTrial]:
+    """Complete trials, best CV score first: the order of every leaderboard."""
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    return sorted(done, key=value_of, reverse=maximize)
+
+
 def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.storages.BaseStorage:
     """An Optuna storage from a URL: any SQLAlchemy URL (sqlite, postgresql, mysql) or
     ``journal:///path/to/file`` for Optuna's journal file, which several processes on one
@@ -35,10 +51,12 @@ def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.stora
     if url.startswith(JOURNAL_PREFIX):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = url[len(JOURNAL_PREFIX):]
+        path = url[len(JOURNAL_PREFIX) :]
         if not Path(path).parent.is_dir():
-            raise ConfigError(f"Journal storage {url}: the folder {Path(path).parent} does not exist. "
-                              "Create it, or give a path in an existing folder.")
+            raise ConfigError(
+                f"Journal storage {url}: the folder {Path(path).parent} does not exist. "
+                "Create it, or give a path in an existing folder."
+            )
         return JournalStorage(JournalFileBackend(path))
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -52,15 +70,19 @@ def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.stora
             # failing and retrying trials of dead workers.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(heartbeat)),
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=max(1, int(heartbeat)),
                 grace_period=max(2, int(heartbeat * GRACE_SECONDS / HEARTBEAT_SECONDS)),
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=1))
-    except Exception as e:  # noqa: BLE001 - driver errors vary; all mean "cannot open it"
-        raise ConfigError(f"Cannot open the Optuna storage {redact_url(url)}: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else ''}. Check the URL (e.g. "
-                          "sqlite:///path/optuna.db or postgresql://user@host:5432/db) and that "
-                          "the database server is running.") from None
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+    except Exception as e:
+        raise ConfigError(
+            f"Cannot open the Optuna storage {redact_url(url)}: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}. Check the URL (e.g. "
+            "sqlite:///path/optuna.db or postgresql://user@host:5432/db) and that "
+            "the database server is running."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -71,33 +93,50 @@ class Problem:
     data: str
     modality: str
     metric: str
-    direction: str
+    direction: Literal["minimize", "maximize"]
     profile: DataProfile
     folds: FoldPlan
     space_source: str
     classes: list
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "data": self.data, "modality": self.modality,
-                "metric": self.metric, "direction": self.direction,
-                "profile": self.profile.to_dict(), "folds": self.folds.to_dict(),
-                "space_source": self.space_source, "classes": [str(c) for c in self.classes]}
+        return {
+            "fingerprint": self.fingerprint,
+            "data": self.data,
+            "modality": self.modality,
+            "metric": self.metric,
+            "direction": self.direction,
+            "profile": self.profile.to_dict(),
+            "folds": self.folds.to_dict(),
+            "space_source": self.space_source,
+            "classes": [str(c) for c in self.classes],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Problem":
-        return cls(d["fingerprint"], d["data"], d["modality"], d["metric"], d["direction"],
-                   DataProfile.from_dict(d["profile"]), FoldPlan.from_dict(d["folds"]),
-                   d["space_source"], d["classes"])
+    def from_dict(cls, d: dict[str, Any]) -> Problem:
+        return cls(
+            d["fingerprint"],
+            d["data"],
+            d["modality"],
+            d["metric"],
+            d["direction"],
+            DataProfile.from_dict(d["profile"]),
+            FoldPlan.from_dict(d["folds"]),
+            d["space_source"],
+            d["classes"],
+        )
 
 
-def open_study(storage: optuna.storages.BaseStorage, name: str, direction: str,
-               seed: int) -> tuple[optuna.Study, bool]:
+def open_study(
+    storage: optuna.storages.BaseStorage, name: str, direction: Literal["minimize", "maximize"], seed: int
+) -> tuple[optuna.Study, bool]:
     """Load the study if it exists (resume), else create it. Returns (study, created)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # group=True splits the conditional space by learner, so TPE models each branch.
-        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                             constant_liar=True, n_startup_trials=8)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+        )
     # Prune a trial whose running CV mean falls below the median of earlier trials at the same
     # fold; the first fold alone is too noisy on small data to judge.
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
@@ -106,8 +145,9 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, direction: str,
         created = False
     except KeyError:
         try:
-            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                        pruner=pruner, direction=direction)
+            study = optuna.create_study(
+                study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction=direction
+            )
             created = True
         except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
             study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
@@ -125,8 +165,10 @@ def check_same_problem(stored: Problem, fingerprint: str, metric: str, study_nam
         raise DataError(
             f"Study {study_name!r} was created on different data ({stored.data}, fingerprint "
             f"{stored.fingerprint}); this data has fingerprint {fingerprint}. Its trials would not "
-            f"be comparable. Use a new --study name (or --output folder) for this data.")
+            f"be comparable. Use a new --study name (or --output folder) for this data."
+        )
     if stored.metric != metric:
         raise ConfigError(
             f"Study {study_name!r} optimises {stored.metric!r}, but --metric {metric!r} was given. "
-            f"Resume with --metric {stored.metric}, or start a new --study.")
+            f"Resume with --metric {stored.metric}, or start a new --study."
+        )

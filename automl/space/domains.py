@@ -1,9 +1,10 @@
 """Typed parameter domains. Components declare their legal domains; presets may only narrow them."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from automl.exceptions import SearchSpaceError
 
@@ -14,7 +15,7 @@ class FloatDomain:
     high: float
     log: bool = False
 
-    def narrow(self, where: str, override: Any) -> "Domain":
+    def narrow(self, where: str, override: Any) -> Domain:
         if not isinstance(override, dict):
             value = _as_float(where, override)
             self.check(where, value)
@@ -42,7 +43,7 @@ class IntDomain:
     high: int
     log: bool = False
 
-    def narrow(self, where: str, override: Any) -> "Domain":
+    def narrow(self, where: str, override: Any) -> Domain:
         if not isinstance(override, dict):
             self.check(where, override)
             return Fixed(int(override))
@@ -63,7 +64,7 @@ class IntDomain:
 class CategoricalDomain:
     choices: tuple[Any, ...]
 
-    def narrow(self, where: str, override: Any) -> "Domain":
+    def narrow(self, where: str, override: Any) -> Domain:
         if isinstance(override, dict):
             override = override.get("choices")
         if not isinstance(override, (list, tuple)):
@@ -84,7 +85,7 @@ class CategoricalDomain:
 class Fixed:
     value: Any
 
-    def narrow(self, where: str, override: Any) -> "Domain":
+    def narrow(self, where: str, override: Any) -> Domain:
         self.check(where, override)
         return self
 
@@ -98,11 +99,11 @@ class Conditional:
     """``inner`` is only sampled when the earlier parameter ``param`` takes one of ``values``
     (Optuna's define-by-run conditional space: e.g. ``l1_ratio`` only for elastic net)."""
 
-    inner: "Domain"
+    inner: Domain
     param: str
     values: tuple[Any, ...]
 
-    def narrow(self, where: str, override: Any) -> "Domain":
+    def narrow(self, where: str, override: Any) -> Domain:
         return Conditional(self.inner.narrow(where, override), self.param, self.values)
 
     def check(self, where: str, value: Any) -> None:
@@ -112,7 +113,7 @@ class Conditional:
         return chosen.get(self.param) in self.values
 
 
-Domain = Union[FloatDomain, IntDomain, CategoricalDomain, Fixed, Conditional]
+Domain = FloatDomain | IntDomain | CategoricalDomain | Fixed | Conditional
 
 
 def _as_float(where: str, value: Any) -> float:

@@ -16,6 +16,7 @@ start:                    # evaluated first, in order, at each component's defau
 An override is ``{low, high[, log]}`` for numbers, a list for choices, or a value to fix.
 Everything is checked on load against the registries; unknown names get a did-you-mean.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -37,10 +38,21 @@ SSL_PARAM = "ssl.method"  # declared by components that can load an SSL-adapted 
 
 
 @dataclass(frozen=True)
+class StartPoint:
+    """A preset's ``start`` entry: components at their defaults, ``overrides`` (YAML ``with``)
+    set some values."""
+
+    learner: str
+    features: str | None = None
+    semi: str = "none"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     learners: dict[str, dict[str, Domain]]
     features: dict[str, dict[str, Domain]]
-    start: tuple[dict[str, str], ...]
+    start: tuple[StartPoint, ...]
     source: str
     notes: tuple[str, ...] = ()
     semi: dict[str, dict[str, Domain]] = field(default_factory=dict)
@@ -51,17 +63,14 @@ class SearchSpace:
             names.append("features: " + ", ".join(self.features))
         ssl = ssl_choices(self)
         if ssl:
-            names.append("self-supervised pretraining on the pool: " + ", ".join(
-                f"{m} ({', '.join(users)})" for m, users in ssl.items()) + " (or none)")
+            names.append(
+                "self-supervised pretraining on the pool: "
+                + ", ".join(f"{m} ({', '.join(users)})" for m, users in ssl.items())
+                + " (or none)"
+            )
         if self.semi:
             names.append("semi-supervised: " + ", ".join(self.semi) + " (or none)")
         return names
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "learners": {k: _domains_repr(v) for k, v in self.learners.items()},
-                "features": {k: _domains_repr(v) for k, v in self.features.items()},
-                "semi": {k: _domains_repr(v) for k, v in self.semi.items()},
-                "start": list(self.start), "notes": list(self.notes)}
 
 
 def ssl_choices(space: SearchSpace) -> dict[str, list[str]]:
@@ -69,16 +78,15 @@ def ssl_choices(space: SearchSpace) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, domains in {**space.features, **space.learners}.items():
         dom = domains.get(SSL_PARAM)
-        choices = dom.choices if isinstance(dom, CategoricalDomain) else (
-            (dom.value,) if isinstance(dom, Fixed) else ())
+        choices = (
+            dom.choices
+            if isinstance(dom, CategoricalDomain)
+            else ((dom.value,) if isinstance(dom, Fixed) else ())
+        )
         for method in choices:
             if method != "none":
                 out.setdefault(method, []).append(name)
     return out
-
-
-def _domains_repr(domains: dict[str, Domain]) -> dict[str, str]:
-    return {k: repr(v) for k, v in domains.items()}
 
 
 def preset_path(modality: str) -> Path:
@@ -89,8 +97,10 @@ def load_space(path: str | Path | None, profile: DataProfile) -> SearchSpace:
     """Read a preset (the modality's own when ``path`` is None) and check it fully."""
     path = Path(path) if path else preset_path(profile.modality)
     if not path.is_file():
-        raise SearchSpaceError(f"Search-space file {path} does not exist. Pass --space with a YAML "
-                               f"file, or omit it to use the preset for {profile.modality} data.")
+        raise SearchSpaceError(
+            f"Search-space file {path} does not exist. Pass --space with a YAML "
+            f"file, or omit it to use the preset for {profile.modality} data."
+        )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -103,25 +113,29 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
         raise SearchSpaceError(f"{source}: expected a mapping with 'learners', 'features', 'start'.")
     unknown = set(raw) - {"learners", "features", "semi", "start"}
     if unknown:
-        raise SearchSpaceError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
-                               "allowed: learners, features, semi, start.")
+        raise SearchSpaceError(
+            f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: learners, features, semi, start."
+        )
     notes: list[str] = []
     learners = _select(raw.get("learners") or {}, LEARNERS, "learners", profile, source, notes)
     features = _select(raw.get("features") or {}, FEATURES, "features", profile, source, notes)
     semi = _select(raw.get("semi") or {}, SEMI, "semi", profile, source, notes)
     if semi and not profile.n_unlabelled:
-        notes.append(f"No unlabelled data, so semi-supervised methods ({', '.join(semi)}) are "
-                     "left out; pass --unlabelled to let the search weigh them.")
+        notes.append(
+            f"No unlabelled data, so semi-supervised methods ({', '.join(semi)}) are "
+            "left out; pass --unlabelled to let the search weigh them."
+        )
         semi = {}
     notes.extend(_ssl_notes(learners, features, profile))
     if not learners:
-        raise SearchSpaceError(f"{source}: no usable learner for {profile.modality} data. "
-                               + " ".join(notes))
+        raise SearchSpaceError(f"{source}: no usable learner for {profile.modality} data. " + " ".join(notes))
     needs_features = [n for n in learners if LEARNERS.get(n).consumes == "features"]
     if needs_features and not features:
-        raise SearchSpaceError(f"{source}: learners {needs_features} need a featuriser, but none "
-                               f"usable is listed under 'features'. " + " ".join(notes))
-    start = []
+        raise SearchSpaceError(
+            f"{source}: learners {needs_features} need a featuriser, but none "
+            f"usable is listed under 'features'. " + " ".join(notes)
+        )
+    start: list[StartPoint] = []
     for i, point in enumerate(raw.get("start") or []):
         where = f"{source}: start[{i}]"
         if not isinstance(point, dict) or "learner" not in point:
@@ -130,53 +144,75 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
             continue  # refers to a component left out (unavailable here): skip quietly, noted above
         if point.get("semi", "none") != "none" and point["semi"] not in semi:
             continue  # no unlabelled data (or method unavailable)
-        overrides = point.get("with") or {}
+        overrides: dict[str, Any] = dict(point.get("with") or {})
         domains = {**learners[point["learner"]], **features.get(point.get("features") or "", {})}
-        unknown = [k for k in overrides if k not in domains]
-        if unknown and not profile.n_unlabelled and all(
-                k in _pool_only_params(point, profile) for k in unknown):
+        undeclared = [k for k in overrides if k not in domains]
+        if (
+            undeclared
+            and not profile.n_unlabelled
+            and all(k in _pool_only_params(point, profile) for k in undeclared)
+        ):
             continue  # tries SSL, which needs unlabelled data (said in the notes)
-        if unknown:
-            raise SearchSpaceError(f"{where}: 'with' sets unknown parameter(s) {unknown}; known: "
-                                   f"{', '.join(domains)}.")
+        if undeclared:
+            raise SearchSpaceError(
+                f"{where}: 'with' sets unknown parameter(s) {undeclared}; known: {', '.join(domains)}."
+            )
         try:
             for k, v in overrides.items():
                 domains[k].check(f"{where}.with.{k}", v)
         except SearchSpaceError as e:  # e.g. a backbone not available here: skip this point
             notes.append(f"start point {i} skipped: {e}")
             continue
-        start.append({**{k: str(v) for k, v in point.items() if k != "with"}, "with": dict(overrides)})
+        start.append(
+            StartPoint(
+                str(point["learner"]),
+                str(point["features"]) if point.get("features") else None,
+                str(point.get("semi", "none")),
+                overrides,
+            )
+        )
     return SearchSpace(learners, features, tuple(start), source, tuple(notes), semi)
 
 
 def _pool_only_params(point: dict, profile: DataProfile) -> set[str]:
     """Parameters the point's components declare only when there is an unlabelled pool."""
     pooled = replace(profile, n_unlabelled=1)
-    infos = [LEARNERS.get(point["learner"])] + ([FEATURES.get(point["features"])] if point.get("features") else [])
+    infos = [LEARNERS.get(point["learner"])] + (
+        [FEATURES.get(point["features"])] if point.get("features") else []
+    )
     return {k for info in infos for k in set(info.space(pooled)) - set(info.space(profile))}
 
 
 def _ssl_notes(learners: dict, features: dict, profile: DataProfile) -> list[str]:
     users = [n for n, d in {**features, **learners}.items() if SSL_PARAM in d]
     if users:
-        return [f"Self-supervised continued pretraining ({SSL_PARAM}) is searched for "
-                f"{', '.join(users)}: the backbone is adapted on the {profile.n_unlabelled} "
-                "unlabelled items only (never on labelled ones, so every fold sees the same "
-                "adapted weights), trained once by the first trial that picks it and then read "
-                "from the cache."]
+        return [
+            f"Self-supervised continued pretraining ({SSL_PARAM}) is searched for "
+            f"{', '.join(users)}: the backbone is adapted on the {profile.n_unlabelled} "
+            "unlabelled items only (never on labelled ones, so every fold sees the same "
+            "adapted weights), trained once by the first trial that picks it and then read "
+            "from the cache."
+        ]
     if profile.n_unlabelled:
         return []
     pooled = replace(profile, n_unlabelled=1)
-    would = [n for reg, sel in ((FEATURES, features), (LEARNERS, learners)) for n in sel
-             if SSL_PARAM in reg.get(n).space(pooled)]
+    would = [
+        n
+        for reg, sel in ((FEATURES, features), (LEARNERS, learners))
+        for n in sel
+        if SSL_PARAM in reg.get(n).space(pooled)
+    ]
     if not would:
         return []
-    return [f"No unlabelled data, so self-supervised continued pretraining ({SSL_PARAM} on "
-            f"{', '.join(would)}) is left out; pass --unlabelled to let the search weigh it."]
+    return [
+        f"No unlabelled data, so self-supervised continued pretraining ({SSL_PARAM} on "
+        f"{', '.join(would)}) is left out; pass --unlabelled to let the search weigh it."
+    ]
 
 
-def _select(section: dict, registry, key: str, profile: DataProfile, source: str,
-            notes: list[str]) -> dict[str, dict[str, Domain]]:
+def _select(
+    section: dict, registry, key: str, profile: DataProfile, source: str, notes: list[str]
+) -> dict[str, dict[str, Domain]]:
     if not isinstance(section, dict):
         raise SearchSpaceError(f"{source}: '{key}' must map component names to overrides.")
     out: dict[str, dict[str, Domain]] = {}
@@ -185,8 +221,10 @@ def _select(section: dict, registry, key: str, profile: DataProfile, source: str
             raise SearchSpaceError(f"{source}: {registry.unknown_message(name)}")
         info: ComponentInfo = registry.get(name)
         if profile.modality not in {m.value for m in info.modalities}:
-            raise SearchSpaceError(f"{source}: {registry.kind} {name!r} does not work on "
-                                   f"{profile.modality} data; remove it from '{key}'.")
+            raise SearchSpaceError(
+                f"{source}: {registry.kind} {name!r} does not work on "
+                f"{profile.modality} data; remove it from '{key}'."
+            )
         why = info.available()
         if why:
             notes.append(f"{registry.kind} {name!r} left out: {why}.")
@@ -200,17 +238,20 @@ def _select(section: dict, registry, key: str, profile: DataProfile, source: str
     return out
 
 
-def narrow_domains(info: ComponentInfo, overrides: dict, profile: DataProfile,
-                   where: str) -> dict[str, Domain]:
+def narrow_domains(
+    info: ComponentInfo, overrides: dict, profile: DataProfile, where: str
+) -> dict[str, Domain]:
     if not isinstance(overrides, dict):
-        raise SearchSpaceError(f"{where}: overrides must be a mapping of parameter -> range, "
-                               f"got {overrides!r}.")
+        raise SearchSpaceError(
+            f"{where}: overrides must be a mapping of parameter -> range, got {overrides!r}."
+        )
     domains = dict(info.space(profile))
     for param, override in overrides.items():
         if param not in domains:
             close = difflib.get_close_matches(param, list(domains), n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise SearchSpaceError(f"{where}: unknown parameter {param!r}.{hint} "
-                                   f"Known: {', '.join(domains) or 'none'}.")
+            raise SearchSpaceError(
+                f"{where}: unknown parameter {param!r}.{hint} Known: {', '.join(domains) or 'none'}."
+            )
         domains[param] = domains[param].narrow(f"{where}.{param}", override)
     return domains

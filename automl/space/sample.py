@@ -1,4 +1,5 @@
 """The only code that calls ``trial.suggest_*``: a trial becomes a PipelineSpec."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +7,18 @@ from typing import Any
 import optuna
 
 from automl.components.base import FEATURES, LEARNERS, SEMI
-from automl.space.domains import (CategoricalDomain, Conditional, Domain, FloatDomain, Fixed,
-                                  IntDomain, clip_to)
+from automl.data.profile import DataProfile
+from automl.space.domains import (
+    CategoricalDomain,
+    Conditional,
+    Domain,
+    Fixed,
+    FloatDomain,
+    IntDomain,
+    clip_to,
+)
 from automl.space.preset import SearchSpace
 from automl.space.spec import ComponentSpec, PipelineSpec
-from automl.data.profile import DataProfile
 
 
 def optuna_name(component: str, param: str) -> str:
@@ -31,8 +39,9 @@ def suggest_pipeline(trial: optuna.Trial, space: SearchSpace) -> PipelineSpec:
         method = trial.suggest_categorical("semi", ["none", *space.semi])
         if method != "none":
             semi = ComponentSpec(method, _suggest_params(trial, method, space.semi[method]))
-    return PipelineSpec(ComponentSpec(learner, _suggest_params(trial, learner, space.learners[learner])),
-                        features, semi)
+    return PipelineSpec(
+        ComponentSpec(learner, _suggest_params(trial, learner, space.learners[learner])), features, semi
+    )
 
 
 def _choose(trial: optuna.Trial, name: str, choices: list[str]) -> str:
@@ -54,8 +63,11 @@ def _suggest_params(trial: optuna.Trial, component: str, domains: dict[str, Doma
         elif isinstance(domain, IntDomain):
             chosen[param] = trial.suggest_int(name, domain.low, domain.high, log=domain.log)
         elif isinstance(domain, CategoricalDomain):
-            chosen[param] = (domain.choices[0] if len(domain.choices) == 1
-                             else trial.suggest_categorical(name, list(domain.choices)))
+            chosen[param] = (
+                domain.choices[0]
+                if len(domain.choices) == 1
+                else trial.suggest_categorical(name, list(domain.choices))
+            )
         else:
             raise TypeError(f"unknown domain {domain!r} for {name}")
     return chosen
@@ -67,19 +79,21 @@ def start_points(space: SearchSpace, profile: DataProfile) -> list[dict[str, Any
     for point in space.start:
         params: dict[str, Any] = {}
         if len(space.learners) > 1:
-            params["learner"] = point["learner"]
-        comps = [(LEARNERS.get(point["learner"]), space.learners[point["learner"]])]
+            params["learner"] = point.learner
+        comps = [(LEARNERS.get(point.learner), space.learners[point.learner])]
         if comps[0][0].consumes == "features":
-            fname = point.get("features") or next(iter(space.features))
+            fname = point.features or next(iter(space.features))
             if len(space.features) > 1:
                 params["features"] = fname
             comps.append((FEATURES.get(fname), space.features[fname]))
-        overrides = point.get("with", {})
         for info, domains in comps:
-            defaults = {**info.defaults(profile), **{k: v for k, v in overrides.items() if k in domains}}
+            defaults = {
+                **info.defaults(profile),
+                **{k: v for k, v in point.overrides.items() if k in domains},
+            }
             params.update(_default_params(info.name, defaults, domains))
         if space.semi:
-            params["semi"] = point.get("semi", "none")
+            params["semi"] = point.semi
             if params["semi"] != "none":
                 info = SEMI.get(params["semi"])
                 params.update(_default_params(info.name, info.defaults(profile), space.semi[info.name]))
@@ -107,6 +121,8 @@ def _midpoint(domain: Domain) -> Any:
         return domain.value
     if isinstance(domain, CategoricalDomain):
         return domain.choices[0]
+    if isinstance(domain, Conditional):
+        return _midpoint(domain.inner)
     if domain.log:
         mid = (domain.low * domain.high) ** 0.5
     else:

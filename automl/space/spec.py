@@ -3,12 +3,13 @@
 The trial, the final refit and the exported model are all built from the same spec by
 ``automl.pipeline.build.build_pipeline``, so what was evaluated is exactly what ships.
 """
+
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 # Parameter names shared across components are logged without the component prefix, so the
 # MLflow compare view lines up e.g. every trial's ``backbone`` or ``augment.mixup``.
@@ -37,25 +38,28 @@ class PipelineSpec:
     semi: ComponentSpec | None = None  # a semi-supervised wrapper around the whole pipeline
 
     def to_dict(self) -> dict[str, Any]:
-        return {"learner": self.learner.to_dict(),
-                "features": self.features.to_dict() if self.features else None,
-                "semi": self.semi.to_dict() if self.semi else None}
+        return {
+            "learner": self.learner.to_dict(),
+            "features": self.features.to_dict() if self.features else None,
+            "semi": self.semi.to_dict() if self.semi else None,
+        }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "PipelineSpec":
+    def from_dict(cls, d: Mapping[str, Any]) -> PipelineSpec:
         feat, semi = d.get("features"), d.get("semi")
-        return cls(learner=ComponentSpec(**d["learner"]),
-                   features=ComponentSpec(**feat) if feat else None,
-                   semi=ComponentSpec(**semi) if semi else None)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return cls(
+            learner=ComponentSpec(**d["learner"]),
+            features=ComponentSpec(**feat) if feat else None,
+            semi=ComponentSpec(**semi) if semi else None,
+        )
 
     def flat_params(self) -> dict[str, Any]:
         """Params as logged to MLflow: ``learner``, ``features`` and each component's values."""
-        out: dict[str, Any] = {"learner": self.learner.name,
-                               "features": self.features.name if self.features else "none",
-                               "semi": self.semi.name if self.semi else "none"}
+        out: dict[str, Any] = {
+            "learner": self.learner.name,
+            "features": self.features.name if self.features else "none",
+            "semi": self.semi.name if self.semi else "none",
+        }
         for comp in (self.features, self.learner, self.semi):
             if comp is None:
                 continue
@@ -66,9 +70,11 @@ class PipelineSpec:
 
     def describe(self) -> str:
         """One line for logs and leaderboards."""
+
         def fmt(c: ComponentSpec) -> str:
             ps = ", ".join(f"{k}={_short(v)}" for k, v in c.params.items())
             return f"{c.name}({ps})" if ps else c.name
+
         core = " -> ".join(fmt(c) for c in (self.features, self.learner) if c is not None)
         return f"{fmt(self.semi)}[{core}]" if self.semi else core
 

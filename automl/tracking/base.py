@@ -1,9 +1,12 @@
 """The Tracker protocol: the orchestrator reports to it and never to MLflow directly."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from automl.data.splits import fold_std
 
 
 @dataclass(frozen=True)
@@ -22,15 +25,13 @@ class TrialRecord:
 
     @property
     def cv_std(self) -> float | None:
-        if not self.fold_scores:
-            return None
-        m = sum(self.fold_scores) / len(self.fold_scores)
-        return (sum((s - m) ** 2 for s in self.fold_scores) / len(self.fold_scores)) ** 0.5
+        return fold_std(self.fold_scores)
 
 
 class Tracker(Protocol):
-    def start_search(self, name: str, params: dict[str, Any], description: str,
-                     resume_id: str | None) -> str | None:
+    def start_search(
+        self, name: str, params: dict[str, Any], description: str, resume_id: str | None
+    ) -> str | None:
         """Open (or reopen) the parent run; returns its id so a resumed search can reuse it."""
 
     def log_trial(self, trial: TrialRecord, metric: str) -> None: ...

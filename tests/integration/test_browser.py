@@ -3,6 +3,7 @@
 Headless Chromium through selenium. Skipped when the browser or its driver is missing
 (Debian: apt-get install chromium chromium-driver); .ci/run installs them.
 """
+
 import json
 import os
 import shutil
@@ -23,9 +24,10 @@ STUDY = "wine"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason=f"needs {CHROMIUM} and {CHROMEDRIVER}: "
-                              "apt-get install chromium chromium-driver"),
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason=f"needs {CHROMIUM} and {CHROMEDRIVER}: apt-get install chromium chromium-driver",
+    ),
 ]
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pip install -e '.[test]'")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -44,8 +46,25 @@ def search_out(tmp_path_factory) -> Path:
     data = root / f"{STUDY}.csv"
     load_wine(as_frame=True).frame.to_csv(data, index=False)
     out = root / "runs"
-    assert main(["search", "--data", str(data), "--budget", "1m", "--trials", "4",
-                 "--output", str(out), "--jobs", "1", "-q"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--data",
+                str(data),
+                "--budget",
+                "1m",
+                "--trials",
+                "4",
+                "--output",
+                str(out),
+                "--jobs",
+                "1",
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -129,9 +148,13 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
 def mlflow_ui(search_out: Path):
     """`automl ui` as users start it, in its own process group so the server it spawns stops too."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "automl", "ui", "--output", str(search_out),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl", "ui", "--output", str(search_out), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/health", proc)
@@ -150,12 +173,16 @@ def test_mlflow_ui_compares_two_trials(search_out: Path, mlflow_ui: str, driver,
 
     client = MlflowClient(f"sqlite:///{search_out / 'mlflow.db'}")
     exp = client.get_experiment_by_name(f"automl/{STUDY}")
-    trials = [r for r in client.search_runs([exp.experiment_id])
-              if r.data.tags.get("automl.kind") == "trial" and r.info.status == "FINISHED"]
+    trials = [
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if r.data.tags.get("automl.kind") == "trial" and r.info.status == "FINISHED"
+    ]
     assert len(trials) >= 2
     # Two different learners when there are, so the compare view has a difference to show.
-    second = next((r for r in trials if r.data.params["learner"] != trials[0].data.params["learner"]),
-                  trials[1])
+    second = next(
+        (r for r in trials if r.data.params["learner"] != trials[0].data.params["learner"]), trials[1]
+    )
     picked = {r.info.run_id: r for r in (trials[0], second)}
 
     try:
@@ -166,8 +193,9 @@ def test_mlflow_ui_compares_two_trials(search_out: Path, mlflow_ui: str, driver,
         (tmp_path / "mlflow-page.html").write_text(driver.page_source)
         save_screenshot(driver, tmp_path / "mlflow-failure.png")
         raise
-    learner = WebDriverWait(driver, 60).until(EC.presence_of_element_located(
-        (By.XPATH, '//tr[th[@scope="row" and normalize-space()="learner"]]')))
+    learner = WebDriverWait(driver, 60).until(
+        EC.presence_of_element_located((By.XPATH, '//tr[th[@scope="row" and normalize-space()="learner"]]'))
+    )
     shown = {td.text for td in learner.find_elements(By.TAG_NAME, "td")}
     assert shown == {r.data.params["learner"] for r in picked.values()}
     for name in ("cv_mean", "cv_std"):
@@ -183,8 +211,11 @@ def open_compare_view(driver, base: str, experiment_id: str, run_ids: list[str])
     # MLflow 3 opens experiments in its GenAI view; runs live under "Model training".
     driver.get(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
     # Trial runs are nested under the search's parent run: expand it.
-    wait.until(EC.element_to_be_clickable(
-        (By.CSS_SELECTOR, 'div[role="row"] button[data-component-id*="runnamecellrenderer"]'))).click()
+    wait.until(
+        EC.element_to_be_clickable(
+            (By.CSS_SELECTOR, 'div[role="row"] button[data-component-id*="runnamecellrenderer"]')
+        )
+    ).click()
     for run_id in run_ids:
         box = f'div[role="row"][row-id="{run_id}"] .ag-selection-checkbox input'
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, box))).click()

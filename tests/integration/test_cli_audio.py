@@ -1,4 +1,5 @@
 """The real CLI on generated clips: search, predict; and the real packaged speech encoder."""
+
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ def write_clips(root: Path, n: int = 6) -> None:
         (root / label).mkdir(parents=True)
         for i in range(n):
             t = np.arange(4000) / 8000
-            wave = rng.normal(0, 0.3, t.size) if f is None else 0.5 * np.sin(2 * np.pi * f * (1 + 0.03 * i) * t)
+            wave = (
+                rng.normal(0, 0.3, t.size) if f is None else 0.5 * np.sin(2 * np.pi * f * (1 + 0.03 * i) * t)
+            )
             sf.write(root / label / f"{i}.wav", wave.astype(np.float32), 8000)
 
 
@@ -35,11 +38,42 @@ def test_audio_search_and_predict(tmp_path: Path):
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
     out = tmp_path / "runs"
-    assert main(["search", "--data", str(tmp_path / "clips"), "--budget", "3m", "--trials", "3",
-                 "--space", str(space), "--output", str(out), "--cv", "3", "-q"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--data",
+                str(tmp_path / "clips"),
+                "--budget",
+                "3m",
+                "--trials",
+                "3",
+                "--space",
+                str(space),
+                "--output",
+                str(out),
+                "--cv",
+                "3",
+                "-q",
+            ]
+        )
+        == 0
+    )
     model = next(out.glob("*/model"))  # "clips" is generic: the study is named after its parent
-    assert main(["predict", "--model", str(model), "--data", str(tmp_path / "clips"),
-                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--data",
+                str(tmp_path / "clips"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
     pred = pd.read_csv(tmp_path / "p.csv")
     assert list(pred.columns[:2]) == ["path", "prediction"] and len(pred) == 18
     truth = pred["path"].map(lambda p: Path(p).parent.name)

@@ -1,4 +1,5 @@
 """The real CLI on real small tables: search, MLflow contents, predict, resume, bad input."""
+
 import json
 import signal
 import sqlite3
@@ -15,8 +16,9 @@ from automl.cli import main
 
 
 def run_search(data: Path, out: Path, *extra: str) -> int:
-    return main(["search", "--data", str(data), "--budget", "5m", "--output", str(out),
-                 "--jobs", "1", "-q", *extra])
+    return main(
+        ["search", "--data", str(data), "--budget", "5m", "--output", str(out), "--jobs", "1", "-q", *extra]
+    )
 
 
 def mlflow_runs(out: Path, study: str):
@@ -48,8 +50,7 @@ def test_search_tracks_exports_and_predicts(mixed_csv: Path, tmp_path: Path, cap
     new = tmp_path / "new.csv"
     pd.read_csv(mixed_csv).drop(columns=["diagnosis"]).head(20).to_csv(new, index=False)
     preds = tmp_path / "preds.csv"
-    assert main(["predict", "--model", str(run_dir / "model"), "--data", str(new),
-                 "--out", str(preds)]) == 0
+    assert main(["predict", "--model", str(run_dir / "model"), "--data", str(new), "--out", str(preds)]) == 0
     frame = pd.read_csv(preds)
     assert list(frame.columns) == ["prediction", "proba_benign", "proba_malignant"]
     assert len(frame) == 20 and set(frame["prediction"]) <= {"benign", "malignant"}
@@ -84,8 +85,22 @@ def test_resume_on_changed_data_is_refused(wine_csv: Path, tmp_path: Path, capsy
 
 def test_ctrl_c_keeps_finished_trials_and_exports(wine_csv: Path, tmp_path: Path):
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "automl", "search", "--data", str(wine_csv), "--budget", "10m",
-           "--trials", "500", "--output", str(out), "--jobs", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "automl",
+        "search",
+        "--data",
+        str(wine_csv),
+        "--budget",
+        "10m",
+        "--trials",
+        "500",
+        "--output",
+        str(out),
+        "--jobs",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = out / "optuna.db"
     deadline = time.time() + 120
@@ -93,8 +108,11 @@ def test_ctrl_c_keeps_finished_trials_and_exports(wine_csv: Path, tmp_path: Path
         time.sleep(0.5)
         if db.exists():
             try:
-                done = sqlite3.connect(db).execute(
-                    "select count(*) from trials where state='COMPLETE'").fetchone()[0]
+                done = (
+                    sqlite3.connect(db)
+                    .execute("select count(*) from trials where state='COMPLETE'")
+                    .fetchone()[0]
+                )
             except sqlite3.OperationalError:
                 continue
             if done >= 3:
@@ -103,18 +121,20 @@ def test_ctrl_c_keeps_finished_trials_and_exports(wine_csv: Path, tmp_path: Path
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     assert "Interrupted" in err
-    complete = sqlite3.connect(db).execute(
-        "select count(*) from trials where state='COMPLETE'").fetchone()[0]
+    complete = sqlite3.connect(db).execute("select count(*) from trials where state='COMPLETE'").fetchone()[0]
     assert complete >= 3
     assert (out / "wine" / "model" / "bundle.json").exists()
     summary = json.loads((out / "wine" / "summary.json").read_text())
     assert summary["stopped_by"] == "interrupted"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--label", "species"], "Label column 'species' is not in"),
-    (["--metric", "acuracy"], "Did you mean 'accuracy'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--label", "species"], "Label column 'species' is not in"),
+        (["--metric", "acuracy"], "Did you mean 'accuracy'"),
+    ],
+)
 def test_bad_input_exits_2_with_a_fix(wine_csv: Path, tmp_path: Path, capsys, args, message):
     assert run_search(wine_csv, tmp_path / "o", "--trials", "1", *args) == 2
     assert message in capsys.readouterr().err
@@ -131,8 +151,20 @@ def test_predict_with_wrong_columns_names_them(wine_csv: Path, tmp_path: Path, c
     assert run_search(wine_csv, out, "--trials", "1", "--space", _smoke()) == 0
     bad = tmp_path / "bad.csv"
     pd.read_csv(wine_csv).drop(columns=["target", "proline"]).to_csv(bad, index=False)
-    assert main(["predict", "--model", str(out / "wine" / "model"), "--data", str(bad),
-                 "--out", str(tmp_path / "p.csv")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "wine" / "model"),
+                "--data",
+                str(bad),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
     assert "['proline']" in capsys.readouterr().err
 
 
@@ -150,9 +182,30 @@ def test_journal_storage_search_and_worker_share_one_study(tmp_path, wine_csv):
     url = f"journal:///{journal}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "automl"]
-    lead = subprocess.Popen(cmd + ["search", "--data", str(wine_csv), "--budget", "3m", "--trials", "8",
-                                   "--storage", url, "--study", "wine", "--output", str(tmp_path / "runs"),
-                                   "--space", _smoke(), "--jobs", "1", "-q"], env=env)
+    lead = subprocess.Popen(
+        cmd
+        + [
+            "search",
+            "--data",
+            str(wine_csv),
+            "--budget",
+            "3m",
+            "--trials",
+            "8",
+            "--storage",
+            url,
+            "--study",
+            "wine",
+            "--output",
+            str(tmp_path / "runs"),
+            "--space",
+            _smoke(),
+            "--jobs",
+            "1",
+            "-q",
+        ],
+        env=env,
+    )
     storage = None
     while lead.poll() is None:
         if journal.exists():
@@ -163,8 +216,13 @@ def test_journal_storage_search_and_worker_share_one_study(tmp_path, wine_csv):
             except KeyError:
                 pass
         time.sleep(0.3)
-    worker = subprocess.run(cmd + ["worker", "--storage", url, "--study", "wine", "-q"], env=env,
-                            capture_output=True, text=True, timeout=180)
+    worker = subprocess.run(
+        cmd + ["worker", "--storage", url, "--study", "wine", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert worker.returncode == 0, worker.stderr[-2000:]
     assert lead.wait(timeout=180) == 0
     study = optuna.load_study(study_name="wine", storage=storage)

@@ -4,6 +4,7 @@ MLflow tracking server: exact trial counts, a worker killed with SIGKILL mid-tri
 PostgreSQL must be running (database `test`, trust auth); the tests skip with the reason when
 it is not. Each test uses a fresh study name and deletes it afterwards.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ def _postgres_up() -> str | None:
             c.execute(sqlalchemy.text("select 1"))
         engine.dispose()
         return None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"PostgreSQL not reachable at {PG}: {e}"
 
 
@@ -59,8 +60,7 @@ def pg_storage() -> optuna.storages.RDBStorage:
     return _STORAGE
 
 
-pytestmark = [pytest.mark.skipif(_postgres_up() is not None, reason=str(_postgres_up())),
-              pytest.mark.workers]
+pytestmark = [pytest.mark.skipif(_postgres_up() is not None, reason=str(_postgres_up())), pytest.mark.workers]
 
 
 @pytest.fixture
@@ -88,13 +88,18 @@ def problem(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
 
 
 def _cli(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "automl", *args], env=_env(),
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl", *args], env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
 
 
 def _wait_for_study(name: str, timeout: float = 60) -> optuna.Study:
@@ -112,25 +117,48 @@ def _wait_for_study(name: str, timeout: float = 60) -> optuna.Study:
 
 def _counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Finished trials that count: a failed trial that was retried is replaced by its retry."""
-    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                                      optuna.trial.TrialState.FAIL))
+    trials = study.get_trials(
+        states=(
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+        )
+    )
     retried = {t.system_attrs.get("failed_trial") for t in study.get_trials()}
     return [t for t in trials if not (t.state == optuna.trial.TrialState.FAIL and t.number in retried)]
 
 
 def _search(data: Path, space: Path, out: Path, name: str, *extra: str) -> list[str]:
-    return ["search", "--data", str(data), "--space", str(space), "--output", str(out),
-            "--storage", PG, "--study", name, "--cv", "3", "--jobs", "1", *extra]
+    return [
+        "search",
+        "--data",
+        str(data),
+        "--space",
+        str(space),
+        "--output",
+        str(out),
+        "--storage",
+        PG,
+        "--study",
+        name,
+        "--cv",
+        "3",
+        "--jobs",
+        "1",
+        *extra,
+    ]
 
 
 def test_three_processes_finish_the_trial_count_exactly(tmp_path, problem, study_name):
     data, space = problem
     out = tmp_path / "runs"
-    lead = _cli(*_search(data, space, out, study_name, "--budget", "5m", "--trials", "10"),
-                log=tmp_path / "lead.log")
+    lead = _cli(
+        *_search(data, space, out, study_name, "--budget", "5m", "--trials", "10"), log=tmp_path / "lead.log"
+    )
     _wait_for_study(study_name)
-    workers = [_cli("worker", "--storage", PG, "--study", study_name, log=tmp_path / f"w{i}.log")
-               for i in range(2)]
+    workers = [
+        _cli("worker", "--storage", PG, "--study", study_name, log=tmp_path / f"w{i}.log") for i in range(2)
+    ]
     assert lead.wait(timeout=300) == 0, (tmp_path / "lead.log").read_text()[-3000:]
     for i, w in enumerate(workers):
         assert w.wait(timeout=120) == 0, (tmp_path / f"w{i}.log").read_text()[-3000:]
@@ -148,15 +176,25 @@ def test_three_processes_finish_the_trial_count_exactly(tmp_path, problem, study
     client = MlflowClient(f"sqlite:///{(out / 'mlflow.db').resolve()}")
     exp = client.get_experiment_by_name(f"automl/{study_name}")
     runs = client.search_runs([exp.experiment_id], "tags.`automl.kind` = 'trial'", max_results=1000)
-    assert sorted(int(r.data.tags["automl.trial"]) for r in runs) == sorted(t.number for t in study.get_trials(
-        states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)))
+    assert sorted(int(r.data.tags["automl.trial"]) for r in runs) == sorted(
+        t.number
+        for t in study.get_trials(
+            states=(
+                optuna.trial.TrialState.COMPLETE,
+                optuna.trial.TrialState.PRUNED,
+                optuna.trial.TrialState.FAIL,
+            )
+        )
+    )
 
 
 def test_killed_worker_trial_is_retried_and_nothing_is_lost(tmp_path, problem, study_name):
     data, space = problem
     out = tmp_path / "runs"
-    lead = _cli(*_search(data, space, out, study_name, "--budget", "5m", "--trials", "8",
-                         "--heartbeat", "1"), log=tmp_path / "lead.log")
+    lead = _cli(
+        *_search(data, space, out, study_name, "--budget", "5m", "--trials", "8", "--heartbeat", "1"),
+        log=tmp_path / "lead.log",
+    )
     study = _wait_for_study(study_name)
     victim = _cli("worker", "--storage", PG, "--study", study_name, log=tmp_path / "victim.log")
     target = None
@@ -184,8 +222,10 @@ def test_killed_worker_trial_is_retried_and_nothing_is_lost(tmp_path, problem, s
 
     client = MlflowClient(f"sqlite:///{(out / 'mlflow.db').resolve()}")
     exp = client.get_experiment_by_name(f"automl/{study_name}")
-    runs = {int(r.data.tags["automl.trial"]): r for r in client.search_runs(
-        [exp.experiment_id], "tags.`automl.kind` = 'trial'", max_results=1000)}
+    runs = {
+        int(r.data.tags["automl.trial"]): r
+        for r in client.search_runs([exp.experiment_id], "tags.`automl.kind` = 'trial'", max_results=1000)
+    }
     assert runs[target].info.status == "FAILED"  # the killed trial's run is closed as failed
     finished = {t.number for t in study.trials if t.state.is_finished()}
     assert set(runs) == finished
@@ -201,17 +241,34 @@ def test_mlflow_server_receives_every_trial(tmp_path, problem, study_name):
     data, space = problem
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+        ],
         env={**_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=(tmp_path / "server.log").open("w"), stderr=subprocess.STDOUT)
+        stdout=(tmp_path / "server.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         _wait_http(uri, server, tmp_path / "server.log")
         out = tmp_path / "runs"
-        lead = _cli(*_search(data, space, out, study_name, "--budget", "4m", "--trials", "6",
-                             "--tracking-uri", uri), log=tmp_path / "lead.log")
+        lead = _cli(
+            *_search(data, space, out, study_name, "--budget", "4m", "--trials", "6", "--tracking-uri", uri),
+            log=tmp_path / "lead.log",
+        )
         _wait_for_study(study_name)
         worker = _cli("worker", "--storage", PG, "--study", study_name, log=tmp_path / "w.log")
         assert lead.wait(timeout=300) == 0, (tmp_path / "lead.log").read_text()[-3000:]
@@ -273,9 +330,31 @@ def test_credentials_never_reach_logs_mlflow_or_reports(tmp_path, problem, study
     data, space = problem
     secret_url = PG.replace("postgres@", "postgres:s3cr3t-pw@")
     out = tmp_path / "runs"
-    assert main(["search", "--data", str(data), "--space", str(space), "--output", str(out),
-                 "--storage", secret_url, "--study", study_name, "--cv", "3", "--budget", "1m",
-                 "--trials", "2", "-v"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--data",
+                str(data),
+                "--space",
+                str(space),
+                "--output",
+                str(out),
+                "--storage",
+                secret_url,
+                "--study",
+                study_name,
+                "--cv",
+                "3",
+                "--budget",
+                "1m",
+                "--trials",
+                "2",
+                "-v",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "s3cr3t" not in captured.out + captured.err
     for f in (out / study_name).rglob("*"):

@@ -1,5 +1,6 @@
 """The layering rules of ARCHITECTURE.md, checked on the source: every import, including the
 ones inside functions, must point down the stack."""
+
 import ast
 import subprocess
 import sys
@@ -11,26 +12,59 @@ PACKAGE = Path(__file__).resolve().parents[2] / "automl"
 
 # module prefix -> prefixes it must never import (directly or inside a function)
 FORBIDDEN = {
-    "automl.data": ("automl.components", "automl.pipeline", "automl.space", "automl.search",
-                    "automl.export", "automl.report", "automl.tracking", "automl.predict",
-                    "automl.cli", "optuna", "mlflow"),
-    "automl.components": ("automl.pipeline", "automl.space.preset", "automl.space.sample",
-                          "automl.search", "automl.export", "automl.report", "automl.tracking",
-                          "automl.predict", "automl.cli", "optuna", "mlflow"),
-    "automl.pipeline": ("automl.space.preset", "automl.space.sample", "automl.search",
-                        "automl.export", "automl.report", "automl.tracking", "automl.predict",
-                        "automl.cli", "optuna", "mlflow"),
+    "automl.data": (
+        "automl.components",
+        "automl.pipeline",
+        "automl.space",
+        "automl.search",
+        "automl.export",
+        "automl.report",
+        "automl.tracking",
+        "automl.predict",
+        "automl.cli",
+        "optuna",
+        "mlflow",
+    ),
+    "automl.components": (
+        "automl.pipeline",
+        "automl.space.preset",
+        "automl.space.sample",
+        "automl.search",
+        "automl.export",
+        "automl.report",
+        "automl.tracking",
+        "automl.predict",
+        "automl.cli",
+        "optuna",
+        "mlflow",
+    ),
+    "automl.pipeline": (
+        "automl.space.preset",
+        "automl.space.sample",
+        "automl.search",
+        "automl.export",
+        "automl.report",
+        "automl.tracking",
+        "automl.predict",
+        "automl.cli",
+        "optuna",
+        "mlflow",
+    ),
     "automl.export": ("automl.search", "automl.report", "automl.cli"),
-    "automl.predict": ("automl.search", "automl.report", "automl.tracking", "automl.cli",
-                       "optuna", "mlflow"),
+    "automl.predict": ("automl.search", "automl.report", "automl.tracking", "automl.cli", "optuna", "mlflow"),
     "automl.tracking": ("automl.search", "automl.export", "automl.report", "automl.cli"),
-    "automl.space": ("automl.pipeline", "automl.search", "automl.export", "automl.report",
-                     "automl.cli"),
+    "automl.space": ("automl.pipeline", "automl.search", "automl.export", "automl.report", "automl.cli"),
     # The report reads the study and the registries' info records, not component code.
-    "automl.report": ("automl.components.audio", "automl.components.images",
-                      "automl.components.text", "automl.components.learners",
-                      "automl.components.features", "automl.components.semi",
-                      "automl.components.pretrain", "automl.cli"),
+    "automl.report": (
+        "automl.components.audio",
+        "automl.components.images",
+        "automl.components.text",
+        "automl.components.learners",
+        "automl.components.features",
+        "automl.components.semi",
+        "automl.components.pretrain",
+        "automl.cli",
+    ),
     "automl.search.worker": ("automl.search.orchestrator",),
     "automl.labelling": ("automl.search", "automl.cli"),
 }
@@ -59,8 +93,7 @@ def imports(tree: ast.AST, module: str) -> list[tuple[int, str, list[str]]]:
 
 def violations(source: str, module: str) -> list[str]:
     found = []
-    rules = [bad for prefix, bad in FORBIDDEN.items()
-             if module == prefix or module.startswith(prefix + ".")]
+    rules = [bad for prefix, bad in FORBIDDEN.items() if module == prefix or module.startswith(prefix + ".")]
     for line, target, names in imports(ast.parse(source), module):
         for bad in (b for rule in rules for b in rule):
             if target == bad or target.startswith(bad + "."):
@@ -79,21 +112,26 @@ def test_no_module_imports_against_the_layers():
     assert not found, "imports against ARCHITECTURE.md:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("module, source", [
-    ("automl.pipeline.build", "from automl.search.evaluate import cross_validate"),
-    ("automl.export.bundle", "def f():\n    import automl.search.orchestrator"),
-    ("automl.predict", "import optuna"),
-    ("automl.components.audio.cnn", "from automl.components.audio.features import _helper"),
-    ("automl.report.analysis", "from automl.components.images.embed import ImageEmbedding"),
-])
+@pytest.mark.parametrize(
+    "module, source",
+    [
+        ("automl.pipeline.build", "from automl.search.evaluate import cross_validate"),
+        ("automl.export.bundle", "def f():\n    import automl.search.orchestrator"),
+        ("automl.predict", "import optuna"),
+        ("automl.components.audio.cnn", "from automl.components.audio.features import _helper"),
+        ("automl.report.analysis", "from automl.components.images.embed import ImageEmbedding"),
+    ],
+)
 def test_the_checker_catches_a_forbidden_import(module, source):
     """The rule test can fail: each of these deliberately broken imports is reported."""
     assert violations(source, module)
 
 
 def test_serving_a_model_does_not_import_the_search_stack():
-    code = ("import sys, automl, automl.predict, automl.export.bundle, automl.pipeline.build\n"
-            "loaded = [m for m in ('optuna', 'mlflow', 'automl.search.orchestrator') if m in sys.modules]\n"
-            "print(','.join(loaded))")
+    code = (
+        "import sys, automl, automl.predict, automl.export.bundle, automl.pipeline.build\n"
+        "loaded = [m for m in ('optuna', 'mlflow', 'automl.search.orchestrator') if m in sys.modules]\n"
+        "print(','.join(loaded))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"serving imports {out.stdout.strip()}"

@@ -1,4 +1,5 @@
 """Audio folders and features on generated tones and noise (fast, no pretrained weights)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("librosa")
 
-from automl.components.runtime import Runtime  # noqa: E402
 from automl.components.audio.features import MfccStats  # noqa: E402
 from automl.components.audio.signal import augment_wave, fit_length, load_wave  # noqa: E402
+from automl.components.runtime import Runtime  # noqa: E402
 from automl.data.load import load_dataset, load_inputs  # noqa: E402
 from automl.exceptions import DataError  # noqa: E402
 

@@ -12,10 +12,14 @@ from automl.predict import Predictor
 def test_bundle_round_trip(tmp_path: Path):
     X = np.array([[0.0], [1.0], [2.0], [3.0]])
     model = LogisticRegression().fit(X, [0, 0, 1, 1])
-    save_bundle(tmp_path / "model", model, {"modality": "tabular", "classes": ["no", "yes"],
-                                             "schema": {"columns": ["x"]}})
+    save_bundle(
+        tmp_path / "model",
+        model,
+        {"modality": "tabular", "classes": ["no", "yes"], "schema": {"columns": ["x"]}},
+    )
     pred = Predictor.load(tmp_path / "model")
     import pandas as pd
+
     out = pred.predict_frame(pd.DataFrame({"x": [0.0, 3.0], "extra": [1, 1]}))
     assert out["prediction"].tolist() == ["no", "yes"]
     assert list(out.columns) == ["prediction", "proba_no", "proba_yes"]

@@ -6,8 +6,9 @@ from automl.config import Budget, SearchConfig, default_study_name, redact_url
 from automl.exceptions import ConfigError
 
 
-@pytest.mark.parametrize("text,seconds", [("90s", 90), ("15m", 900), ("2h", 7200),
-                                          ("1h30m", 5400), ("1h0m5s", 3605), ("45", 45)])
+@pytest.mark.parametrize(
+    "text,seconds", [("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400), ("1h0m5s", 3605), ("45", 45)]
+)
 def test_budget_parses_accepted_forms(text, seconds):
     assert Budget.parse(text).seconds == seconds
 

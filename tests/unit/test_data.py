@@ -81,6 +81,7 @@ def test_fold_plan_adapts_to_small_class(iris_frame):
     y = np.array([0] * 20 + [1] * 3)
     df = pd.DataFrame({"x": np.arange(23)})
     from automl.data.dataset import Dataset
+
     prof = profile_dataset(Dataset(Modality.TABULAR, df, y, "t"))
     plan = make_fold_plan(y, 5, 0, prof)
     assert plan.n_splits == 3 and "fewer than the 5 folds" in plan.note
@@ -92,6 +93,7 @@ def test_fold_plan_adapts_to_small_class(iris_frame):
 
 def test_tiny_tables_get_repeated_cv(iris_frame):
     from automl.data.dataset import Dataset
+
     y = np.repeat([0, 1], 30)
     prof = profile_dataset(Dataset(Modality.TABULAR, pd.DataFrame({"x": range(60)}), y, "t"))
     plan = make_fold_plan(y, 5, 0, prof)
@@ -111,8 +113,9 @@ def test_predict_inputs_must_have_training_columns(wine_csv: Path, tmp_path: Pat
 
 def test_text_columns_make_a_text_dataset(tmp_path: Path):
     p = tmp_path / "reviews.csv"
-    texts = [f"this film was {w} and I would watch it again {i}" for i, w in
-             enumerate(["great", "awful"] * 6)]
+    texts = [
+        f"this film was {w} and I would watch it again {i}" for i, w in enumerate(["great", "awful"] * 6)
+    ]
     pd.DataFrame({"review": texts, "stars": [1, 2] * 6, "label": ["pos", "neg"] * 6}).to_csv(p, index=False)
     ds = load_dataset(p)
     assert ds.modality is Modality.TEXT and ds.schema == {"text_columns": ["review"]}

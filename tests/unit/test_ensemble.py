@@ -4,9 +4,9 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from automl.export.ensemble import select_ensemble
 from automl.pipeline.ensemble import EnsembleClassifier
 from automl.pipeline.metrics import METRICS
+from automl.search.ensemble import select_ensemble
 
 
 def _trials(*oofs_and_values):
@@ -19,8 +19,8 @@ def _trials(*oofs_and_values):
 def test_complementary_models_are_combined():
     y = np.array([0, 0, 1, 1, 0, 1])
     # each model is confidently wrong on a different row; their average is right everywhere
-    a = np.array([[.9, .1], [.4, .6], [.2, .8], [.1, .9], [.8, .2], [.3, .7]])
-    b = np.array([[.8, .2], [.9, .1], [.6, .4], [.2, .8], [.7, .3], [.1, .9]])
+    a = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    b = np.array([[0.8, 0.2], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3], [0.1, 0.9]])
     acc = METRICS.get("accuracy")
     trials = _trials((acc.score(y, a), a), (acc.score(y, b), b))
     plan = select_ensemble(trials, y, acc)
@@ -31,7 +31,7 @@ def test_complementary_models_are_combined():
 
 def test_no_ensemble_when_it_does_not_help():
     y = np.array([0, 1, 0, 1])
-    perfect = np.array([[1., 0], [0, 1.], [1., 0], [0, 1.]])
+    perfect = np.array([[1.0, 0], [0, 1.0], [1.0, 0], [0, 1.0]])
     acc = METRICS.get("accuracy")
     assert select_ensemble(_trials((1.0, perfect)), y, acc) is None
     assert select_ensemble(_trials((1.0, perfect), (1.0, perfect)), y, acc) is None

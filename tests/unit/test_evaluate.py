@@ -8,9 +8,9 @@ from automl.components.learners.classical import XGBoostClassifier
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import make_fold_plan
+from automl.pipeline.metrics import METRICS
 from automl.pipeline.proba import aligned_proba
 from automl.search.evaluate import FoldError, cross_validate
-from automl.pipeline.metrics import METRICS
 from automl.space.spec import ComponentSpec, PipelineSpec
 
 
@@ -29,8 +29,9 @@ def spec(learner="logreg", **params):
 def test_cv_scores_every_fold_and_reports(problem):
     X, y, plan, ctx = problem
     seen = []
-    res = cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx,
-                         on_fold=lambda i, s, m: seen.append((i, s, m)))
+    res = cross_validate(
+        spec(), X, y, plan, METRICS.get("accuracy"), ctx, on_fold=lambda i, s, m: seen.append((i, s, m))
+    )
     assert len(res.scores) == len(plan) == len(seen)
     assert 0.85 < res.mean <= 1.0
     assert seen[-1][2] == pytest.approx(res.mean)

@@ -1,19 +1,20 @@
 """Image loading, backbones and learners on small generated images with a tiny random timm
 model (fast); the real packaged EfficientNet-Lite0 weights are checked in a slow test."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("timm")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from automl.components.runtime import Runtime  # noqa: E402
-from automl.components.images.backbones import BACKBONES, backbone_report  # noqa: E402
-from automl.components.images.embed import ImageEmbedding  # noqa: E402
-from automl.components.images.finetune import ImageFineTuner  # noqa: E402
-from automl.data.load import load_dataset, load_inputs  # noqa: E402
-from automl.exceptions import DataError  # noqa: E402
+from automl.components.images.backbones import BACKBONES, backbone_report
+from automl.components.images.embed import ImageEmbedding
+from automl.components.images.finetune import ImageFineTuner
+from automl.components.runtime import Runtime
+from automl.data.load import load_dataset, load_inputs
+from automl.exceptions import DataError
 
 TINY = "tiny_test_resnet"
 
@@ -40,6 +41,7 @@ def test_folder_loads_and_converts_modes(tmp_path: Path):
     ds = load_dataset(root)
     assert ds.modality.value == "image" and len(ds) == 19
     from automl.data.images import read_rgb
+
     assert all(read_rgb(p).mode == "RGB" for p in ds.X)
     assert ds.facts["image_width_median"] == 32
 
@@ -74,12 +76,16 @@ def test_mostly_broken_folder_is_an_error(tmp_path: Path):
 def test_embeddings_are_cached_per_item_and_view(tmp_path: Path):
     ds = load_dataset(make_images(tmp_path / "imgs"))
     cache = str(tmp_path / "cache")
-    emb = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5).set_runtime(Runtime(cache_dir=cache))
+    emb = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5).set_runtime(
+        Runtime(cache_dir=cache)
+    )
     F = emb.transform(ds.X)
     views = emb.augmented_views(ds.X)
     assert F.shape[0] == 16 and len(views) == 2 and not np.allclose(views[0], F)
     shards = sorted((tmp_path / "cache").rglob("*.npz"))
-    again = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5).set_runtime(Runtime(cache_dir=cache))
+    again = ImageEmbedding(backbone=TINY, resolution=32, views=2, strength=0.5).set_runtime(
+        Runtime(cache_dir=cache)
+    )
     assert np.allclose(again.transform(ds.X[::-1]), F[::-1])  # any order, any subset
     assert np.allclose(again.augmented_views(ds.X)[1], views[1])
     assert sorted((tmp_path / "cache").rglob("*.npz")) == shards  # all hits, nothing recomputed
@@ -88,8 +94,19 @@ def test_embeddings_are_cached_per_item_and_view(tmp_path: Path):
 @pytest.mark.parametrize("mode", ["head", "partial", "full"])
 def test_finetuner_learns_colours(tmp_path: Path, mode):
     ds = load_dataset(make_images(tmp_path / "imgs", n=10))
-    model = ImageFineTuner(backbone=TINY, resolution=32, mode=mode, blocks=1, epochs=10, lr=5e-2,
-                           batch_size=8, crop_scale=1.0, flip=True, jitter=0.0, mixup=0.2)
+    model = ImageFineTuner(
+        backbone=TINY,
+        resolution=32,
+        mode=mode,
+        blocks=1,
+        epochs=10,
+        lr=5e-2,
+        batch_size=8,
+        crop_scale=1.0,
+        flip=True,
+        jitter=0.0,
+        mixup=0.2,
+    )
     model.fit(ds.X, ds.y)
     assert model.predict_proba(ds.X).shape == (20, 2)
     assert (model.predict(ds.X) == ds.y).mean() >= 0.9
@@ -126,15 +143,16 @@ def test_real_efficientnet_lite0_recognises_a_ship():
     import torch
 
     from automl.components.images.backbones import _state_dict
-    from automl.data.images import read_rgb
     from automl.components.images.transforms import eval_transform
+    from automl.data.images import read_rgb
 
     info = BACKBONES.get("efficientnet_lite0")
     model = timm.create_model(info.arch).eval()
     model.load_state_dict(_state_dict(info.weights()[0], info))
     ships = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cifar10-few" / "train" / "ship"
-    x = torch.stack([eval_transform(224, info.mean, info.std)(read_rgb(str(p)))
-                     for p in sorted(ships.glob("*.jpg"))[:8]])
+    x = torch.stack(
+        [eval_transform(224, info.mean, info.std)(read_rgb(str(p))) for p in sorted(ships.glob("*.jpg"))[:8]]
+    )
     with torch.no_grad():
         top5 = model(x).topk(5).indices
     # ImageNet vessel classes: fireboat 554, liner 628, schooner 780, yawl 914, container ship

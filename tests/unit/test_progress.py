@@ -1,8 +1,9 @@
 """The live status panel renders what the study holds."""
+
 import optuna
 
-from automl.search.budget import Deadline
 from automl.pipeline.metrics import METRICS
+from automl.search.budget import Deadline
 from automl.search.progress import SearchStatus
 from automl.space.spec import ComponentSpec, PipelineSpec
 

@@ -1,4 +1,5 @@
 """Pseudo-labelling: it uses the pool, it is in the space only with a pool, and it cannot leak."""
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -11,31 +12,41 @@ from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import make_fold_plan
 from automl.pipeline.build import build_pipeline
-from automl.search.evaluate import cross_validate
 from automl.pipeline.metrics import METRICS
+from automl.search.evaluate import cross_validate
 from automl.space.preset import load_space
 from automl.space.sample import start_points, suggest_pipeline
 from automl.space.spec import ComponentSpec, PipelineSpec
 
 
 def make_data(n_labelled=40, n_pool=400, seed=0):
-    X, y = make_classification(n_samples=n_labelled + n_pool, n_features=8, n_informative=4,
-                               random_state=seed)
+    X, y = make_classification(
+        n_samples=n_labelled + n_pool, n_features=8, n_informative=4, random_state=seed
+    )
     cols = [f"f{i}" for i in range(8)]
     df = pd.DataFrame(X, columns=cols)
-    return df.iloc[:n_labelled].reset_index(drop=True), y[:n_labelled], \
-        df.iloc[n_labelled:].reset_index(drop=True)
+    return (
+        df.iloc[:n_labelled].reset_index(drop=True),
+        y[:n_labelled],
+        df.iloc[n_labelled:].reset_index(drop=True),
+    )
 
 
 def semi_spec(threshold=0.6):
-    return PipelineSpec(ComponentSpec("logreg", {"C": 1.0}), ComponentSpec("tabular", {}),
-                        ComponentSpec("pseudo_label", {"semi.threshold": threshold, "semi.rounds": 2,
-                                                       "semi.weight": 0.5, "semi.max_ratio": 3.0}))
+    return PipelineSpec(
+        ComponentSpec("logreg", {"C": 1.0}),
+        ComponentSpec("tabular", {}),
+        ComponentSpec(
+            "pseudo_label",
+            {"semi.threshold": threshold, "semi.rounds": 2, "semi.weight": 0.5, "semi.max_ratio": 3.0},
+        ),
+    )
 
 
 def test_pseudo_labels_are_added_and_capped():
     X, y, pool = make_data()
     from sklearn.linear_model import LogisticRegression
+
     model = PseudoLabelClassifier(LogisticRegression(), threshold=0.6, max_ratio=1.0)
     model = model.set_runtime(Runtime(unlabelled=pool)).fit(X, y)
     assert 0 < model.n_pseudo_ <= len(y)  # at most 1 pseudo-label per labelled example
@@ -46,6 +57,7 @@ def test_rounds_stop_at_the_time_limit():
     """A fit's share of the budget bounds the rounds; without a limit all of them run."""
     X, y, pool = make_data()
     from sklearn.linear_model import LogisticRegression
+
     kw = dict(threshold=0.6, rounds=3, max_ratio=3.0)
     unlimited, limited = Runtime(unlabelled=pool), Runtime(unlabelled=pool, time_limit=1e-6)
     assert PseudoLabelClassifier(LogisticRegression(), **kw).set_runtime(unlimited).fit(X, y).rounds_ == 3

@@ -21,13 +21,14 @@ def profile(iris_frame):
 def test_tabular_preset_loads_and_starts_cheap(profile):
     space = load_space(None, profile)
     assert {"logreg", "xgboost"} <= set(space.learners)
-    assert space.start[0]["learner"] == "logreg"
+    assert space.start[0].learner == "logreg"
 
 
 def test_narrowing_outside_domain_is_an_error(profile):
     with pytest.raises(SearchSpaceError, match=r"outside the legal domain"):
-        build_space({"learners": {"logreg": {"C": {"low": 1e-9, "high": 1}}},
-                     "features": {"tabular": {}}}, profile)
+        build_space(
+            {"learners": {"logreg": {"C": {"low": 1e-9, "high": 1}}}, "features": {"tabular": {}}}, profile
+        )
 
 
 def test_unknown_names_get_suggestions(profile):
@@ -75,18 +76,26 @@ def test_start_points_are_valid_enqueued_trials(profile):
     for params in start_points(space, profile):
         study.enqueue_trial(params)
     specs = [suggest_pipeline(study.ask(), space) for _ in space.start]
-    assert [s.learner.name for s in specs] == [p["learner"] for p in space.start]
+    assert [s.learner.name for s in specs] == [p.learner for p in space.start]
     assert specs[0].learner.params["C"] == 1.0  # logreg's declared default
 
 
 def test_spec_round_trip_and_flat_params():
-    d = {"learner": {"name": "logreg", "params": {"C": 0.5}},
-         "features": {"name": "image_embed", "params": {"backbone": "b0", "augment.flip": True}}}
+    d = {
+        "learner": {"name": "logreg", "params": {"C": 0.5}},
+        "features": {"name": "image_embed", "params": {"backbone": "b0", "augment.flip": True}},
+    }
     spec = PipelineSpec.from_dict(d)
     assert PipelineSpec.from_dict(spec.to_dict()) == spec
     flat = spec.flat_params()
-    assert flat == {"learner": "logreg", "features": "image_embed", "semi": "none",
-                    "logreg.C": 0.5, "backbone": "b0", "augment.flip": True}
+    assert flat == {
+        "learner": "logreg",
+        "features": "image_embed",
+        "semi": "none",
+        "logreg.C": 0.5,
+        "backbone": "b0",
+        "augment.flip": True,
+    }
 
 
 def test_domains_narrow_and_fix():
@@ -100,14 +109,19 @@ def test_domains_narrow_and_fix():
 def test_preset_files_have_purpose_and_cost_headers():
     for path in preset_path("tabular").parent.glob("*.yaml"):
         head = path.read_text().splitlines()[:4]
-        assert any(l.startswith("# purpose:") for l in head), path
-        assert any(l.startswith("# cost:") for l in head), path
+        assert any(line.startswith("# purpose:") for line in head), path
+        assert any(line.startswith("# cost:") for line in head), path
 
 
 def test_start_points_can_set_values(profile):
-    raw = {"learners": {"logreg": {}}, "features": {"tabular": {}},
-           "start": [{"learner": "logreg", "features": "tabular", "with": {"C": 0.1, "scaler": "none"}},
-                     {"learner": "logreg", "features": "tabular", "with": {"C": 1e9}}]}
+    raw = {
+        "learners": {"logreg": {}},
+        "features": {"tabular": {}},
+        "start": [
+            {"learner": "logreg", "features": "tabular", "with": {"C": 0.1, "scaler": "none"}},
+            {"learner": "logreg", "features": "tabular", "with": {"C": 1e9}},
+        ],
+    }
     space = build_space(raw, profile)
     assert len(space.start) == 1 and "skipped" in " ".join(space.notes)  # 1e9 is not legal
     study = optuna.create_study()

@@ -1,5 +1,6 @@
 """Self-supervised continued pretraining: MLM on a tiny random BERT, SimCLR and MoCo on a tiny
 random timm backbone (fast); the real MiniLM on SST-2 sentences in a slow test."""
+
 import json
 import os
 import threading
@@ -11,27 +12,29 @@ import pytest
 
 pytest.importorskip("transformers")
 pytest.importorskip("timm")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from automl.components.base import FEATURES, LEARNERS, BuildContext  # noqa: E402
-from automl.components.images.backbones import create_backbone  # noqa: E402
-from automl.components.pretrain.base import SSL_METHODS, chosen_method  # noqa: E402
-from automl.components.pretrain.checkpoint import adapted_checkpoint, read_meta  # noqa: E402
-from automl.components.pretrain.image_contrastive import adapt_image_backbone  # noqa: E402
-from automl.components.pretrain.text_mlm import adapt_text_encoder, mask_tokens  # noqa: E402
-from automl.components.runtime import Runtime  # noqa: E402
-from automl.components.text.encoders import load_model  # noqa: E402
-from automl.data.dataset import Dataset, Modality  # noqa: E402
-from automl.data.profile import DataProfile, profile_dataset  # noqa: E402
-from automl.data.splits import make_fold_plan  # noqa: E402
-from automl.exceptions import SearchSpaceError  # noqa: E402
-from automl.search.evaluate import cross_validate  # noqa: E402
-from automl.pipeline.metrics import METRICS  # noqa: E402
-from automl.space.preset import load_space  # noqa: E402
-from automl.space.sample import start_points  # noqa: E402
-from automl.space.spec import ComponentSpec, PipelineSpec  # noqa: E402
+from automl.components.base import FEATURES, LEARNERS, BuildContext
+from automl.components.images.backbones import create_backbone
+from automl.components.pretrain.base import SSL_METHODS, chosen_method
+from automl.components.pretrain.checkpoint import adapted_checkpoint, read_meta
+from automl.components.pretrain.image_contrastive import adapt_image_backbone
+from automl.components.pretrain.text_mlm import adapt_text_encoder, mask_tokens
+from automl.components.runtime import Runtime
+from automl.components.text.encoders import load_model
+from automl.data.dataset import Dataset, Modality
+from automl.data.profile import DataProfile, profile_dataset
+from automl.data.splits import make_fold_plan
+from automl.exceptions import SearchSpaceError
+from automl.pipeline.metrics import METRICS
+from automl.search.evaluate import cross_validate
+from automl.space.preset import load_space
+from automl.space.sample import start_points
+from automl.space.spec import ComponentSpec, PipelineSpec
 
-DATASETS = Path(os.environ.get("AUTOML_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets"))
+DATASETS = Path(
+    os.environ.get("AUTOML_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets")
+)
 WORDS = "a the film movie plot great good dull boring lovely story acting awful funny warm".split()
 
 
@@ -83,8 +86,9 @@ def test_second_adaptation_is_a_cache_hit(tiny_text_encoder, tmp_path, monkeypat
 
     monkeypatch.setitem(SSL_METHODS._items, "mlm", replace(SSL_METHODS.get("mlm"), train=must_not_train))
     # Same pool listed in another order, with a duplicate: same content, same checkpoint.
-    again = adapt_text_encoder(tiny_text_encoder, np.concatenate([pool[::-1], pool[:3]]),
-                               cache_dir=str(tmp_path))
+    again = adapt_text_encoder(
+        tiny_text_encoder, np.concatenate([pool[::-1], pool[:3]]), cache_dir=str(tmp_path)
+    )
     assert again == first and (again / "model.safetensors").stat().st_mtime_ns == mtime
     with pytest.raises(AssertionError, match="retrained"):  # other pool content: a new key
         adapt_text_encoder(tiny_text_encoder, pool[:-1], cache_dir=str(tmp_path))
@@ -101,8 +105,12 @@ def test_concurrent_requests_train_once(tmp_path):
 
     parts = {"method": "x", "backbone": "b", "epochs": 1}
     out = []
-    workers = [threading.Thread(target=lambda: out.append(
-        adapted_checkpoint(str(tmp_path), parts, ["k1"], train, None))) for _ in range(2)]
+    workers = [
+        threading.Thread(
+            target=lambda: out.append(adapted_checkpoint(str(tmp_path), parts, ["k1"], train, None))
+        )
+        for _ in range(2)
+    ]
     for w in workers:
         w.start()
     threading.Timer(0.3, go.set).start()
@@ -147,8 +155,9 @@ def test_text_embed_loads_adapted_encoder_and_caches_apart(tiny_text_encoder, to
 @pytest.mark.parametrize("method", ["simclr", "moco"])
 def test_contrastive_adaptation_of_image_backbone(tiny_image_backbone, tmp_path, method):
     paths = pool_images(tmp_path / "pool")
-    folder = adapt_image_backbone(tiny_image_backbone, paths, method=method, epochs=2, resolution=32,
-                                  cache_dir=str(tmp_path / "cache"))
+    folder = adapt_image_backbone(
+        tiny_image_backbone, paths, method=method, epochs=2, resolution=32, cache_dir=str(tmp_path / "cache")
+    )
     meta = read_meta(folder)
     assert meta["steps"] == 2 and len(json.loads((folder / "loss.json").read_text())) == 2
     assert (folder / "loss.png").is_file()
@@ -180,7 +189,7 @@ def test_ssl_cv_is_blind_to_validation_labels(tiny_text_encoder, toy_reviews, tm
     plan = make_fold_plan(y, 4, 0, prof)
     # One repeat only: with repeats, fold 0's items train other repeats' models, so their
     # labels rightly reach those out-of-fold predictions.
-    plan = replace(plan, test_folds=plan.test_folds[:plan.n_splits], n_repeats=1)
+    plan = replace(plan, test_folds=plan.test_folds[: plan.n_splits], n_repeats=1)
     ctx = BuildContext(profile=prof, runtime=Runtime(cache_dir=str(tmp_path), unlabelled=pool))
     seen = []
     info = SSL_METHODS.get("mlm")
@@ -190,9 +199,13 @@ def test_ssl_cv_is_blind_to_validation_labels(tiny_text_encoder, toy_reviews, tm
         return info.train(model, tokenizer, texts, *args, **kwargs)
 
     monkeypatch.setitem(SSL_METHODS._items, "mlm", replace(info, train=spy))
-    spec = PipelineSpec(ComponentSpec("logreg", {"C": 1.0}),
-                        ComponentSpec("text_embed", {"encoder": tiny_text_encoder, "max_length": 64,
-                                                     "ssl.method": "mlm", "ssl.epochs": 1}))
+    spec = PipelineSpec(
+        ComponentSpec("logreg", {"C": 1.0}),
+        ComponentSpec(
+            "text_embed",
+            {"encoder": tiny_text_encoder, "max_length": 64, "ssl.method": "mlm", "ssl.epochs": 1},
+        ),
+    )
     metric = METRICS.get("accuracy")
     honest = cross_validate(spec, X, y, plan, metric, ctx)
     _, val = plan.split(0)

@@ -1,5 +1,6 @@
 """Text loading, featurisers and learners with a tiny randomly initialised BERT (fast); the
 real packaged MiniLM is checked in slow tests."""
+
 from pathlib import Path
 
 import numpy as np
@@ -8,14 +9,14 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from automl.components.runtime import Runtime  # noqa: E402
-from automl.components.text.eda import Thesaurus, eda  # noqa: E402
-from automl.components.text.encoders import encoder_report  # noqa: E402
-from automl.components.text.features import TextEmbedding, TfidfFeatures  # noqa: E402
-from automl.components.text.finetune import SetFitClassifier, TextFineTuner  # noqa: E402
-from automl.data.dataset import Modality  # noqa: E402
-from automl.data.load import check_labels, load_dataset, load_inputs  # noqa: E402
-from automl.exceptions import DataError  # noqa: E402
+from automl.components.runtime import Runtime
+from automl.components.text.eda import Thesaurus, eda
+from automl.components.text.encoders import encoder_report
+from automl.components.text.features import TextEmbedding, TfidfFeatures
+from automl.components.text.finetune import SetFitClassifier, TextFineTuner
+from automl.data.dataset import Modality
+from automl.data.load import check_labels, load_dataset, load_inputs
+from automl.exceptions import DataError
 
 TINY = "tiny_test_bert"  # registered by the tiny_text_encoder fixture (conftest)
 pytestmark = pytest.mark.usefixtures("tiny_text_encoder")
@@ -23,11 +24,13 @@ pytestmark = pytest.mark.usefixtures("tiny_text_encoder")
 
 # ----- loading -------------------------------------------------------------------------------
 
+
 def test_text_table_detected_with_pool_and_predict_schema(tmp_path: Path, toy_reviews):
     X, y = toy_reviews
     df = pd.DataFrame({"review": X, "stars": np.arange(len(X)) % 5, "sentiment": y})
-    pool = pd.DataFrame({"review": ["an unlabelled sentence about a film", ""], "stars": [1, 2],
-                         "sentiment": [None, None]})
+    pool = pd.DataFrame(
+        {"review": ["an unlabelled sentence about a film", ""], "stars": [1, 2], "sentiment": [None, None]}
+    )
     path = tmp_path / "reviews.csv"
     pd.concat([df, pool]).to_csv(path, index=False)
     ds = load_dataset(path, label="sentiment")
@@ -45,8 +48,9 @@ def test_text_table_detected_with_pool_and_predict_schema(tmp_path: Path, toy_re
 def test_several_text_columns_are_joined(tmp_path: Path, toy_reviews):
     X, y = toy_reviews
     path = tmp_path / "t.csv"
-    pd.DataFrame({"title": [f"title number {i} here" for i in range(16)], "body": X, "label": y}) \
-        .to_csv(path, index=False)
+    pd.DataFrame({"title": [f"title number {i} here" for i in range(16)], "body": X, "label": y}).to_csv(
+        path, index=False
+    )
     ds = load_dataset(path, text_column="title,body")
     assert ds.X[0] == f"title number 0 here | {X[0]}"
     with pytest.raises(DataError, match="headline"):
@@ -80,6 +84,7 @@ def test_long_documents_get_a_note(tmp_path: Path, toy_reviews):
 
 
 # ----- components ----------------------------------------------------------------------------
+
 
 def test_eda_changes_text_at_strength_and_keeps_it_at_zero():
     rng = np.random.default_rng(0)
@@ -119,8 +124,10 @@ def test_tfidf_separates_the_toy_classes(toy_reviews):
     assert F.transform(["brand new words"]).shape[0] == 1
 
 
-@pytest.mark.parametrize("cls,kw", [(SetFitClassifier, {"pairs": 2, "max_length": 16}),
-                                    (TextFineTuner, {"epochs": 2, "max_length": 16})])
+@pytest.mark.parametrize(
+    "cls,kw",
+    [(SetFitClassifier, {"pairs": 2, "max_length": 16}), (TextFineTuner, {"epochs": 2, "max_length": 16})],
+)
 def test_trainable_learners_fit_predict_and_change_weights(cls, kw, toy_reviews):
     X, y = toy_reviews
     clf = cls(encoder=TINY, lr=1e-3, **kw).fit(X, y)
@@ -137,7 +144,11 @@ def test_trainable_learners_fit_predict_and_change_weights(cls, kw, toy_reviews)
 def test_time_limit_stops_setfit_early(toy_reviews):
     X, y = toy_reviews
     clf = SetFitClassifier(encoder=TINY, pairs=2_000).set_runtime(Runtime(time_limit=0.5)).fit(X, y)
-    assert 0 < clf.steps_done_ < len(clf._batches(np.unique(y, return_inverse=True)[1], np.random.default_rng(0)))
+    assert (
+        0
+        < clf.steps_done_
+        < len(clf._batches(np.unique(y, return_inverse=True)[1], np.random.default_rng(0)))
+    )
 
 
 def test_encoder_report_names_why_unavailable():
@@ -147,6 +158,7 @@ def test_encoder_report_names_why_unavailable():
 
 
 # ----- the real packaged MiniLM --------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_packaged_minilm_embeddings_separate_sentiment(toy_reviews):
@@ -164,8 +176,11 @@ def test_tfidf_is_left_out_below_thirty_texts_per_class():
     from automl.data.profile import DataProfile
     from automl.space.preset import build_space
 
-    raw = {"learners": {"logreg": {}}, "features": {"tfidf": {}, "text_embed": {}},
-           "start": [{"learner": "logreg", "features": "tfidf"}]}
+    raw = {
+        "learners": {"logreg": {}},
+        "features": {"tfidf": {}, "text_embed": {}},
+        "start": [{"learner": "logreg", "features": "tfidf"}],
+    }
     tiny = build_space(raw, DataProfile("text", 32, 2, {"a": 16, "b": 16}))
     assert "tfidf" not in tiny.features and not tiny.start
     assert any("tfidf" in n and "per class" in n for n in tiny.notes)

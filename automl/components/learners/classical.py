@@ -1,4 +1,5 @@
 """Classical learners on a feature matrix: the fallback that often wins on small data."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,19 +17,20 @@ from automl.data.profile import DataProfile
 from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
 
-
 # -- dummy: the floor every real model must beat ---------------------------------------------
-register(ComponentInfo(
-    name="dummy",
-    kind="learner",
-    summary="predicts the class prior (the baseline to beat)",
-    modalities=ALL_MODALITIES,
-    consumes="raw",  # ignores X, so it needs no (possibly expensive) featuriser
-    space=lambda p: {},
-    build=lambda params, ctx: DummyClassifier(strategy="prior"),
-    defaults=lambda p: {},
-    cost=0,
-))
+register(
+    ComponentInfo(
+        name="dummy",
+        kind="learner",
+        summary="predicts the class prior (the baseline to beat)",
+        modalities=ALL_MODALITIES,
+        consumes="raw",  # ignores X, so it needs no (possibly expensive) featuriser
+        space=lambda p: {},
+        build=lambda params, ctx: DummyClassifier(strategy="prior"),
+        defaults=lambda p: {},
+        cost=0,
+    )
+)
 
 
 # -- regularised logistic regression -----------------------------------------------------------
@@ -55,41 +57,56 @@ def _build_logreg(params: dict[str, Any], ctx: BuildContext) -> LogisticRegressi
     )
 
 
-register(ComponentInfo(
-    name="logreg",
-    kind="learner",
-    summary="regularised logistic regression (l2 / l1 / elastic net)",
-    modalities=ALL_MODALITIES,
-    space=_logreg_space,
-    build=_build_logreg,
-    defaults=lambda p: {"C": 1.0, "penalty": "l2", "l1_ratio": 0.5,
-                        "class_weight": "balanced" if p.imbalance > 3 else "none"},
-    cost=0,
-))
+register(
+    ComponentInfo(
+        name="logreg",
+        kind="learner",
+        summary="regularised logistic regression (l2 / l1 / elastic net)",
+        modalities=ALL_MODALITIES,
+        space=_logreg_space,
+        build=_build_logreg,
+        defaults=lambda p: {
+            "C": 1.0,
+            "penalty": "l2",
+            "l1_ratio": 0.5,
+            "class_weight": "balanced" if p.imbalance > 3 else "none",
+        },
+        cost=0,
+    )
+)
 
 
 # -- extra trees: robust, nearly tuning-free on small tables ----------------------------------
-register(ComponentInfo(
-    name="extra_trees",
-    kind="learner",
-    summary="extremely randomised trees",
-    modalities=ALL_MODALITIES,
-    space=lambda p: {
-        "n_estimators": IntDomain(50, 500, log=True),
-        "max_features": CategoricalDomain(("sqrt", "log2", "all")),
-        "min_samples_leaf": IntDomain(1, 10),
-        "class_weight": CategoricalDomain(("none", "balanced")),
-    },
-    build=lambda params, ctx: ExtraTreesClassifier(
-        n_estimators=params.get("n_estimators", 200),
-        max_features=None if params.get("max_features") == "all" else params.get("max_features", "sqrt"),
-        min_samples_leaf=params.get("min_samples_leaf", 1),
-        class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
-        random_state=ctx.seed),
-    defaults=lambda p: {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1,
-                        "class_weight": "none"},
-    cost=1,
-))
+register(
+    ComponentInfo(
+        name="extra_trees",
+        kind="learner",
+        summary="extremely randomised trees",
+        modalities=ALL_MODALITIES,
+        space=lambda p: {
+            "n_estimators": IntDomain(50, 500, log=True),
+            "max_features": CategoricalDomain(("sqrt", "log2", "all")),
+            "min_samples_leaf": IntDomain(1, 10),
+            "class_weight": CategoricalDomain(("none", "balanced")),
+        },
+        build=lambda params, ctx: ExtraTreesClassifier(
+            n_estimators=params.get("n_estimators", 200),
+            max_features=None if params.get("max_features") == "all" else params.get("max_features", "sqrt"),
+            min_samples_leaf=params.get("min_samples_leaf", 1),
+            class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
+            # scikit-learn takes threads in the constructor; the only runtime value read at build.
+            n_jobs=ctx.runtime.n_jobs,
+            random_state=ctx.seed,
+        ),
+        defaults=lambda p: {
+            "n_estimators": 200,
+            "max_features": "sqrt",
+            "min_samples_leaf": 1,
+            "class_weight": "none",
+        },
+        cost=1,
+    )
+)
 
 
 # -- XGBoost with early stopping on an inner split ---------------------------------------------
@@ -100,10 +117,19 @@ class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
     Defaults: shallow, slow-learning, subsampled trees, a safe start on a few hundred rows.
     """
 
-    def __init__(self, n_estimators: int = 500, learning_rate: float = 0.05, max_depth: int = 3,
-                 subsample: float = 0.8, colsample_bytree: float = 0.8,
-                 min_child_weight: float = 1.0, reg_alpha: float = 1e-3, reg_lambda: float = 1.0,
-                 early_stopping_rounds: int = 30, random_state: int = 0):
+    def __init__(
+        self,
+        n_estimators: int = 500,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 1.0,
+        reg_alpha: float = 1e-3,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 30,
+        random_state: int = 0,
+    ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -119,11 +145,20 @@ class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
         import xgboost as xgb
 
         return xgb.XGBClassifier(
-            n_estimators=n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
-            subsample=self.subsample, colsample_bytree=self.colsample_bytree,
-            min_child_weight=self.min_child_weight, reg_alpha=self.reg_alpha,
-            reg_lambda=self.reg_lambda, n_jobs=self.runtime.n_jobs, random_state=self.random_state,
-            tree_method="hist", early_stopping_rounds=early_stopping, verbosity=0)
+            n_estimators=n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            min_child_weight=self.min_child_weight,
+            reg_alpha=self.reg_alpha,
+            reg_lambda=self.reg_lambda,
+            n_jobs=self.runtime.n_jobs,
+            random_state=self.random_state,
+            tree_method="hist",
+            early_stopping_rounds=early_stopping,
+            verbosity=0,
+        )
 
     def fit(self, X, y):
         X = np.asarray(X, dtype=np.float32)
@@ -167,14 +202,16 @@ def _xgb_space(profile: DataProfile) -> dict:
     }
 
 
-register(ComponentInfo(
-    name="xgboost",
-    kind="learner",
-    summary="gradient-boosted trees, trees chosen by early stopping",
-    modalities=ALL_MODALITIES,
-    space=_xgb_space,
-    build=lambda params, ctx: XGBoostClassifier(random_state=ctx.seed, **params),
-    defaults=lambda p: defaults_of(XGBoostClassifier, {k: k for k in _xgb_space(p)}),
-    cost=1,
-    available=_xgb_available,
-))
+register(
+    ComponentInfo(
+        name="xgboost",
+        kind="learner",
+        summary="gradient-boosted trees, trees chosen by early stopping",
+        modalities=ALL_MODALITIES,
+        space=_xgb_space,
+        build=lambda params, ctx: XGBoostClassifier(random_state=ctx.seed, **params),
+        defaults=lambda p: defaults_of(XGBoostClassifier, {k: k for k in _xgb_space(p)}),
+        cost=1,
+        available=_xgb_available,
+    )
+)

@@ -12,10 +12,12 @@ It is therefore the same for every fold and trial (cross-validation stays honest
 trained once; the first trial that asks for it pays, every later trial, worker and resumed
 search loads it from the content-addressed cache (see ``checkpoint.py``).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
@@ -43,8 +45,8 @@ class SSLMethodInfo:
 
 
 SSL_METHODS: Registry[SSLMethodInfo] = Registry(
-    "SSL method", ("automl.components.pretrain.image_contrastive",
-                   "automl.components.pretrain.text_mlm"))
+    "SSL method", ("automl.components.pretrain.image_contrastive", "automl.components.pretrain.text_mlm")
+)
 
 
 def register_method(info: SSLMethodInfo) -> SSLMethodInfo:
@@ -61,8 +63,10 @@ def ssl_space(modality: Modality, profile: DataProfile) -> dict[str, Domain]:
     if not profile.n_unlabelled or not names:
         return {}
     top = max(SSL_METHODS.get(n).max_epochs for n in names)
-    return {"ssl.method": CategoricalDomain((NONE, *names)),
-            "ssl.epochs": Conditional(IntDomain(1, top), "ssl.method", tuple(names))}
+    return {
+        "ssl.method": CategoricalDomain((NONE, *names)),
+        "ssl.epochs": Conditional(IntDomain(1, top), "ssl.method", tuple(names)),
+    }
 
 
 # Space parameter -> estimator argument, for every component that can load adapted weights.
@@ -77,11 +81,15 @@ def chosen_method(method: str, pool: Any, modality: Modality) -> str | None:
         return None
     info = SSL_METHODS.get(method)
     if info.modality != modality:
-        raise SearchSpaceError(f"ssl.method={method!r} adapts {info.modality.value} backbones, "
-                               f"not {modality.value} ones; choose one of {methods_for(modality)}.")
+        raise SearchSpaceError(
+            f"ssl.method={method!r} adapts {info.modality.value} backbones, "
+            f"not {modality.value} ones; choose one of {methods_for(modality)}."
+        )
     if pool is None or len(pool) == 0:
-        raise SearchSpaceError(f"ssl.method={method!r} needs an unlabelled pool to adapt on: pass "
-                               "--unlabelled, or set ssl.method to 'none'.")
+        raise SearchSpaceError(
+            f"ssl.method={method!r} needs an unlabelled pool to adapt on: pass "
+            "--unlabelled, or set ssl.method to 'none'."
+        )
     return method
 
 

@@ -10,6 +10,7 @@ short by its time limit is still the adaptation for that key, and ``meta.json`` 
 While one process trains a key it holds ``ssl-<key>.lock``; a second process that wants the
 same key waits for it and then loads the result instead of training it again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,9 +19,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +64,13 @@ def select_pool(pool: Any, max_items: int, seed: int) -> tuple[Any, list[str]]:
     return pool[np.array([first[k] for k in ordered], dtype=int)], ordered
 
 
-def adapted_checkpoint(cache_dir: str | None, parts: dict[str, Any], pool_keys: list[str],
-                       train: Callable[[Path, TrainingRun], None],
-                       time_limit: float | None) -> Path:
+def adapted_checkpoint(
+    cache_dir: str | None,
+    parts: dict[str, Any],
+    pool_keys: list[str],
+    train: Callable[[Path, TrainingRun], None],
+    time_limit: float | None,
+) -> Path:
     """The folder of the adaptation described by ``parts`` on the pool items ``pool_keys``;
     ``train(folder, run)`` writes the weights into ``folder`` when it is not cached yet."""
     key = "ssl-" + make_key(**parts, pool=make_key(items=pool_keys))
@@ -75,9 +81,14 @@ def adapted_checkpoint(cache_dir: str | None, parts: dict[str, Any], pool_keys: 
     with _exclusive(cache.path(key).with_name(f"{key}.lock")):
         if cache.has(key):  # another worker trained it while this one waited
             return cache.path(key)
-        log.info("SSL %s: adapting %s on %d unlabelled items (%d epoch(s)%s)", parts["method"],
-                 parts["backbone"], len(pool_keys), parts["epochs"],
-                 f", at most {time_limit:.0f}s" if time_limit else "")
+        log.info(
+            "SSL %s: adapting %s on %d unlabelled items (%d epoch(s)%s)",
+            parts["method"],
+            parts["backbone"],
+            len(pool_keys),
+            parts["epochs"],
+            f", at most {time_limit:.0f}s" if time_limit else "",
+        )
         run = TrainingRun(time_limit)
         t0 = time.perf_counter()
         with cache.writing(key) as tmp:
@@ -85,14 +96,25 @@ def adapted_checkpoint(cache_dir: str | None, parts: dict[str, Any], pool_keys: 
             seconds = time.perf_counter() - t0
             (tmp / "loss.json").write_text(json.dumps(run.losses))
             plot_losses(run.losses, tmp / "loss.png", f"{parts['method']} on {parts['backbone']}")
-            meta = {**parts, "key": key, "pool_items": len(pool_keys), "steps": len(run.losses),
-                    "seconds": round(seconds, 2), "stopped_early": run.stopped_early}
+            meta = {
+                **parts,
+                "key": key,
+                "pool_items": len(pool_keys),
+                "steps": len(run.losses),
+                "seconds": round(seconds, 2),
+                "stopped_early": run.stopped_early,
+            }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     (log.warning if run.stopped_early else log.info)(
-        "SSL %s: %d steps in %.1fs%s, loss %.3f -> %.3f; saved as %s", parts["method"],
-        len(run.losses), seconds, " (stopped by the time limit)" if run.stopped_early else "",
-        run.losses[0] if run.losses else float("nan"), run.losses[-1] if run.losses else float("nan"),
-        key)
+        "SSL %s: %d steps in %.1fs%s, loss %.3f -> %.3f; saved as %s",
+        parts["method"],
+        len(run.losses),
+        seconds,
+        " (stopped by the time limit)" if run.stopped_early else "",
+        run.losses[0] if run.losses else float("nan"),
+        run.losses[-1] if run.losses else float("nan"),
+        key,
+    )
     return cache.path(key)
 
 

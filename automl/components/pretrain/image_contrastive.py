@@ -11,6 +11,7 @@ resized crop, flip, colour jitter); a small projection head maps the backbone's 
 
 Only the backbone's state dict is kept; the projection head is thrown away, as in both papers.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from automl.components.pretrain.base import (SSLMethodInfo, chosen_method, register_method,
-                                             ssl_time_limit)
+from automl.components.images.transforms import AugmentSpec
+from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method, ssl_time_limit
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
 from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
@@ -36,7 +37,7 @@ HEAD_LR = 1e-3
 QUEUE = 1024  # MoCo negatives: 32x the batch, small enough to stay fresh over ~60 steps/epoch
 MOMENTUM = 0.99  # MoCo's 0.999 suits 100k+ steps; a few hundred need a faster key encoder
 # Strong views, as both methods need: crops down to 20% of the image, flips, colour jitter.
-SSL_AUGMENT = dict(crop_scale=0.2, flip=True, jitter=0.4)
+SSL_AUGMENT = AugmentSpec(crop_scale=0.2, flip=True, jitter=0.4)
 FILE_NAME = "backbone.pt"
 
 
@@ -77,26 +78,31 @@ def _batches(images, run: TrainingRun, epochs: int, seed: int, transform):
     for _ in range(epochs):
         order = rng.permutation(len(images))
         for i in range(0, len(order) - 1, BATCH_SIZE):
-            idx = order[i:i + BATCH_SIZE]
+            idx = order[i : i + BATCH_SIZE]
             if run.out_of_time():
                 return
             if len(idx) < 2:  # a contrastive batch needs a negative
                 continue
-            yield (torch.stack([transform(images[j]) for j in idx]),
-                   torch.stack([transform(images[j]) for j in idx]))
+            yield (
+                torch.stack([transform(images[j]) for j in idx]),
+                torch.stack([transform(images[j]) for j in idx]),
+            )
 
 
 def _optimizer(body, head, steps: int):
     import torch
 
-    opt = torch.optim.AdamW([{"params": body.parameters(), "lr": LR},
-                             {"params": head.parameters(), "lr": HEAD_LR}], weight_decay=1e-4)
+    opt = torch.optim.AdamW(
+        [{"params": body.parameters(), "lr": LR}, {"params": head.parameters(), "lr": HEAD_LR}],
+        weight_decay=1e-4,
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
     return opt, sched
 
 
-def train_simclr(body, images: list, run: TrainingRun, epochs: int, seed: int, transform,
-                 device: str = "cpu") -> None:
+def train_simclr(
+    body, images: list, run: TrainingRun, epochs: int, seed: int, transform, device: str = "cpu"
+) -> None:
     import torch
 
     torch.manual_seed(seed)
@@ -114,8 +120,9 @@ def train_simclr(body, images: list, run: TrainingRun, epochs: int, seed: int, t
     body.eval()
 
 
-def train_moco(body, images: list, run: TrainingRun, epochs: int, seed: int, transform,
-               device: str = "cpu") -> None:
+def train_moco(
+    body, images: list, run: TrainingRun, epochs: int, seed: int, transform, device: str = "cpu"
+) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -150,38 +157,65 @@ def train_moco(body, images: list, run: TrainingRun, epochs: int, seed: int, tra
     body.eval()
 
 
-register_method(SSLMethodInfo(
-    name="simclr", modality=Modality.IMAGE,
-    summary="SimCLR: NT-Xent between two augmented views of each pool image",
-    reference="Chen et al. 2020 (SimCLR)", train=train_simclr))
-register_method(SSLMethodInfo(
-    name="moco", modality=Modality.IMAGE,
-    summary="MoCo v2: momentum key encoder and a queue of negatives",
-    reference="He et al. 2020; Chen et al. 2020 (MoCo v2)", train=train_moco))
+register_method(
+    SSLMethodInfo(
+        name="simclr",
+        modality=Modality.IMAGE,
+        summary="SimCLR: NT-Xent between two augmented views of each pool image",
+        reference="Chen et al. 2020 (SimCLR)",
+        train=train_simclr,
+    )
+)
+register_method(
+    SSLMethodInfo(
+        name="moco",
+        modality=Modality.IMAGE,
+        summary="MoCo v2: momentum key encoder and a queue of negatives",
+        reference="He et al. 2020; Chen et al. 2020 (MoCo v2)",
+        train=train_moco,
+    )
+)
 
 
-def adapt_image_backbone(backbone: str, pool_paths: Any, method: str = "simclr", epochs: int = 1,
-                         resolution: int = RESOLUTION, seed: int = 0, cache_dir: str | None = None,
-                         time_limit: float | None = None, n_jobs: int = 1, device: str = "cpu",
-                         max_items: int = MAX_ITEMS) -> Path:
+def adapt_image_backbone(
+    backbone: str,
+    pool_paths: Any,
+    method: str = "simclr",
+    epochs: int = 1,
+    resolution: int = RESOLUTION,
+    seed: int = 0,
+    cache_dir: str | None = None,
+    time_limit: float | None = None,
+    n_jobs: int = 1,
+    device: str = "cpu",
+    max_items: int = MAX_ITEMS,
+) -> Path:
     """The folder holding ``backbone.pt``, ``backbone`` adapted on the images ``pool_paths``
     (trained now, or from the cache)."""
     from automl.components.images.backbones import BACKBONES, create_backbone
-    from automl.components.images.transforms import AugmentSpec, train_transform
+    from automl.components.images.transforms import train_transform
     from automl.components.pretrain.base import SSL_METHODS
 
     info, binfo = SSL_METHODS.get(method), BACKBONES.get(backbone)
     paths, keys = select_pool(pool_paths, max_items, seed)
-    parts = {"kind": "image", "method": method, "recipe": "v1", "backbone": backbone,
-             "weights": binfo.weights()[1], "epochs": int(epochs), "seed": int(seed),
-             "resolution": int(resolution), "batch_size": BATCH_SIZE}
+    parts = {
+        "kind": "image",
+        "method": method,
+        "recipe": "v1",
+        "backbone": backbone,
+        "weights": binfo.weights()[1],
+        "epochs": int(epochs),
+        "seed": int(seed),
+        "resolution": int(resolution),
+        "batch_size": BATCH_SIZE,
+    }
 
     def train(folder: Path, run: TrainingRun) -> None:
         import torch
 
         torch.set_num_threads(max(1, n_jobs))
         body = create_backbone(backbone).to(device)
-        transform = train_transform(resolution, binfo.mean, binfo.std, AugmentSpec(**SSL_AUGMENT))
+        transform = train_transform(resolution, binfo.mean, binfo.std, SSL_AUGMENT)
         images = [_small_rgb(p, 2 * resolution) for p in paths]  # decode once, augment per step
         info.train(body, images, run, int(epochs), int(seed), transform, device=device)
         torch.save({k: v.cpu() for k, v in body.state_dict().items()}, folder / FILE_NAME)
@@ -198,15 +232,22 @@ def _small_rgb(path: str, side: int):
     return img
 
 
-def adapted_backbone(backbone: str, method: str, epochs: int, seed: int,
-                     runtime: Runtime) -> Path | None:
+def adapted_backbone(backbone: str, method: str, epochs: int, seed: int, runtime: Runtime) -> Path | None:
     """For an estimator's ``fit``: the folder of ``backbone`` adapted with ``method`` on the
     runtime's pool (None for ``none``)."""
     if chosen_method(method, runtime.unlabelled, Modality.IMAGE) is None:
         return None
-    return adapt_image_backbone(backbone, runtime.unlabelled, method, epochs, seed=seed,
-                                cache_dir=runtime.cache_dir, time_limit=ssl_time_limit(runtime),
-                                n_jobs=runtime.n_jobs, device=runtime.device)
+    return adapt_image_backbone(
+        backbone,
+        runtime.unlabelled,
+        method,
+        epochs,
+        seed=seed,
+        cache_dir=runtime.cache_dir,
+        time_limit=ssl_time_limit(runtime),
+        n_jobs=runtime.n_jobs,
+        device=runtime.device,
+    )
 
 
 def adapted_state(folder: Path) -> dict:

