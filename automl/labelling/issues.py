@@ -1,0 +1,144 @@
+"""Label issues by confident learning (Northcutt, Jiang & Chuang, JAIR 2021).
+
+From out-of-fold probabilities: class j's threshold is the mean probability of j over items
+labelled j (how sure the model is on its own class), so an over- or under-confident model is
+judged against itself. The confident joint counts, per (given, likely true) pair, the items
+whose probability clears the threshold; calibrated to the label counts it estimates how many
+labels in each pair are wrong, and that many are flagged, least self-confident first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from automl.exceptions import DataError
+from automl.logger import log
+
+# Items exactly at a threshold count as confident; the tolerance absorbs float error (cleanlab's).
+TIE = 1e-6
+COLUMNS = ["item", "given_label", "suggested_label", "self_confidence", "suggested_confidence", "rank"]
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    index: int  # position in y
+    given_label: object  # classes[y[index]]
+    suggested_label: object
+    self_confidence: float  # out-of-fold probability of the given label
+    suggested_confidence: float
+    rank: int  # 1 = most likely wrong
+    why: str
+
+
+def find_label_issues(
+    y: np.ndarray, oof_proba: np.ndarray, classes: Sequence[object], prune: bool = True
+) -> list[LabelIssue]:
+    """Likely wrong labels, most likely first.
+
+    ``y`` holds class indices into ``classes``; ``oof_proba`` is [n, K] out-of-fold (never
+    in-sample: a model scores its own training labels as right). With ``prune`` (the default,
+    cleanlab's prune-by-noise-rate) each (given, suggested) cell flags as many items as the
+    calibrated confident joint estimates, least self-confident first; without it, exactly the
+    confident joint's off-diagonal items.
+    """
+    labels, proba = _validated(y, oof_proba, classes)
+    n, k = proba.shape
+    rows = np.arange(n)
+    self_conf = proba[rows, labels]
+    counts = np.bincount(labels, minlength=k)
+    # A class nobody is labelled with has no calibration: nothing is confidently in it.
+    sums = np.bincount(labels, weights=self_conf, minlength=k)
+    thresholds = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+    confident = proba >= thresholds - TIE
+    guess = np.where(confident, proba, -np.inf).argmax(axis=1)
+    has_guess = confident.any(axis=1)
+    joint = np.zeros((k, k))
+    np.add.at(joint, (labels[has_guess], guess[has_guess]), 1)
+
+    others = proba.copy()
+    others[rows, labels] = -np.inf
+    off = has_guess & (guess != labels)
+    suggested = np.where(off, guess, others.argmax(axis=1))
+    # Like cleanlab, an item the model still predicts as its given label is never flagged.
+    disagrees = proba.argmax(axis=1) != labels
+
+    if prune:
+        totals = joint.sum(axis=1, keepdims=True)
+        calibrated = np.divide(joint * counts[:, None], totals, out=np.zeros_like(joint), where=totals > 0)
+        quota = np.rint(calibrated).astype(int)
+        flagged: list[int] = []
+        for i, j in zip(*np.nonzero(quota)):
+            if i == j:
+                continue
+            cell = np.flatnonzero((labels == i) & (suggested == j) & disagrees)
+            cell = cell[np.argsort(self_conf[cell], kind="stable")]
+            flagged.extend(cell[: quota[i, j]].tolist())
+        picked = np.array(sorted(flagged), dtype=int)
+    else:
+        picked = np.flatnonzero(off & disagrees)
+    picked = picked[np.argsort(self_conf[picked], kind="stable")]
+    log.debug("Confident learning: %d of %d labels flagged.", picked.size, n)
+    issues = []
+    for rank, idx in enumerate(picked.tolist(), start=1):
+        i, j = int(labels[idx]), int(suggested[idx])
+        p_i, p_j = float(self_conf[idx]), float(proba[idx, j])
+        above = (
+            f"at or above its typical {thresholds[j]:.2f}"
+            if p_j >= thresholds[j] - TIE
+            else "the model's choice"
+        )
+        why = f"labelled '{classes[i]}' at p={p_i:.2f}; '{classes[j]}' gets p={p_j:.2f}, {above}"
+        issues.append(LabelIssue(idx, classes[i], classes[j], p_i, p_j, rank, why))
+    return issues
+
+
+def to_frame(issues: Sequence[LabelIssue], items: Sequence[object] | None = None) -> pd.DataFrame:
+    """One row per issue; ``item`` is ``items[index]`` (a file name, a row id), else the index."""
+    return pd.DataFrame(
+        [
+            (
+                items[x.index] if items is not None else x.index,
+                x.given_label,
+                x.suggested_label,
+                x.self_confidence,
+                x.suggested_confidence,
+                x.rank,
+            )
+            for x in issues
+        ],
+        columns=COLUMNS,
+    )
+
+
+def _validated(
+    y: np.ndarray, oof_proba: np.ndarray, classes: Sequence[object]
+) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(y)
+    proba = np.asarray(oof_proba, dtype=float)
+    if proba.ndim != 2 or labels.ndim != 1 or proba.shape[0] != labels.size:
+        raise DataError(
+            f"oof_proba has shape {proba.shape} and y {labels.shape}: pass one row of "
+            "class probabilities per label."
+        )
+    if proba.shape[1] != len(classes) or len(classes) < 2:
+        raise DataError(
+            f"oof_proba has {proba.shape[1]} columns for {len(classes)} classes: "
+            "pass one column per class, at least 2."
+        )
+    if labels.size and (
+        not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= len(classes)
+    ):
+        raise DataError(
+            f"y must hold class indices 0..{len(classes) - 1}, got values "
+            f"{np.unique(labels)[:5].tolist()}: encode labels with classes first."
+        )
+    if not np.all(np.isfinite(proba)) or proba.min(initial=0) < 0 or proba.max(initial=0) > 1:
+        raise DataError(
+            "oof_proba must hold probabilities in [0, 1] (no NaN): use the model's "
+            "predict_proba on held-out folds."
+        )
+    return labels.astype(int), proba

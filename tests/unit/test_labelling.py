@@ -1,0 +1,270 @@
+"""Labelling helpers: learning-curve forecasts, confident-learning label issues, what to label next."""
+
+import logging
+import re
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_predict
+
+from automl.exceptions import AutoMLError, DataError
+from automl.labelling.curve import fit_learning_curve, subsample_per_class
+from automl.labelling.issues import COLUMNS, find_label_issues, to_frame
+from automl.labelling.suggest import STRATEGIES, rank_pool
+
+SIZES = np.array([4.0, 8.0, 12.0, 16.0])  # labels per class in the training folds at 25..100%
+
+
+def power_law(n, a=0.9, b=0.8, c=0.7):
+    return a - b * np.asarray(n, dtype=float) ** -c
+
+
+def curve_scores(truth, noise=0.01, folds=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return truth[:, None] + rng.normal(0, noise, (len(truth), folds))
+
+
+# ---- learning curve -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_power_law_forecast_recovers_the_true_curve(seed):
+    lc = fit_learning_curve(SIZES, curve_scores(power_law(SIZES), seed=seed), n_boot=50, seed=seed)
+    assert lc.model == "power"
+    for factor in (2, 4):
+        point, low, high = lc.forecasts[factor]
+        assert low <= point <= high <= 1.0
+        assert abs(point - power_law(factor * 16)) < 0.03
+    assert lc.slope == pytest.approx(lc.forecasts[2][0] - lc.current)
+    assert lc.verdict == "rising"  # the true gain at 2x is 3.7 points
+    assert lc.value_at(32) == pytest.approx(lc.forecasts[2][0])
+
+
+def test_flat_and_steep_verdicts():
+    flat = fit_learning_curve(SIZES, curve_scores(np.full(4, 0.8)), n_boot=20)
+    assert flat.verdict == "flat" and abs(flat.slope) < 0.01
+    steep = fit_learning_curve(SIZES, curve_scores(power_law(SIZES, a=1.0, b=1.5, c=0.5)), n_boot=20)
+    assert steep.verdict == "steep"  # the true gain at 2x is 11 points
+
+
+def test_sentence_format():
+    lc = fit_learning_curve(SIZES, curve_scores(power_law(SIZES)), n_boot=20)
+    text = lc.sentence(labels_per_class=10.4, metric="accuracy")
+    assert re.fullmatch(
+        r"with about 10 more labels per class the estimate is accuracy "
+        r"0\.\d{3} \(range 0\.\d{3}-0\.\d{3}\); the curve is rising",
+        text,
+    ), text
+
+
+def test_nan_folds_and_an_empty_size_are_handled():
+    scores = curve_scores(power_law(SIZES))
+    scores[0, 1] = scores[2, 3] = np.nan
+    scores[1, :] = np.nan  # no fold scored at this size: left out
+    lc = fit_learning_curve(SIZES, scores, n_boot=30)
+    assert lc.sizes == (4.0, 12.0, 16.0)
+    assert np.all(np.isfinite(lc.means)) and np.all(np.isfinite(lc.forecasts[4]))
+
+
+def test_two_sizes_fall_back_to_log_linear():
+    lc = fit_learning_curve(SIZES[2:], curve_scores(power_law(SIZES[2:])), n_boot=30)
+    assert lc.model == "loglinear"
+    assert all(0.0 <= v <= 1.0 for v in lc.forecasts[4])
+    assert lc.forecasts[2][0] > lc.current
+    with pytest.raises(DataError, match="2 or more sizes"):
+        fit_learning_curve(SIZES[:1], curve_scores(power_law(SIZES[:1])))
+
+
+def test_lower_is_better_metric_forecasts_a_fall():
+    loss = 1.0 - curve_scores(power_law(SIZES))
+    lc = fit_learning_curve(SIZES, loss, greater_is_better=False, n_boot=20)
+    assert lc.slope < 0 and lc.verdict == "rising"
+    assert abs(lc.forecasts[2][0] - (1.0 - power_law(32))) < 0.03
+
+
+def test_forecast_is_deterministic_and_never_beats_the_ceiling():
+    scores = np.clip(curve_scores(power_law(SIZES, a=1.0, b=0.3, c=1.0)), 0, 1)
+    one, two = (fit_learning_curve(SIZES, scores, n_boot=30, seed=3) for _ in range(2))
+    assert one == two
+    assert max(one.forecasts[4]) <= 1.0
+
+
+def test_subsamples_are_nested_stratified_and_keep_two_per_class():
+    y = np.array([0] * 10 + [1] * 20 + [2] * 3 + [3])
+    subsets = [set(subsample_per_class(y, f, seed=7).tolist()) for f in (0.25, 0.5, 0.75, 1.0)]
+    assert all(small <= big for small, big in pairwise(subsets))
+    assert subsets[-1] == set(range(len(y)))
+    quarter = y[sorted(subsets[0])]
+    assert np.bincount(quarter).tolist() == [3, 5, 2, 1]  # 2.5 -> 3, 5, at least 2, the only 1
+    assert set(subsample_per_class(y, 0.5, seed=8)) != subsets[1]
+    with pytest.raises(DataError, match="fraction"):
+        subsample_per_class(y, 0.0)
+
+
+# ---- label issues ---------------------------------------------------------------------------
+
+
+def noisy_blobs(k=3, n=300, rate=0.1, seed=0):
+    centres = [[0, 0], [5, 0], [0, 5]][:k]
+    X, y = make_blobs(n_samples=n, centers=centres, cluster_std=1.0, random_state=seed)
+    rng = np.random.default_rng(seed)
+    flips = rng.choice(n, int(rate * n), replace=False)
+    noisy = y.copy()
+    noisy[flips] = (y[flips] + rng.integers(1, k, flips.size)) % k
+    proba = cross_val_predict(LogisticRegression(), X, noisy, cv=5, method="predict_proba")
+    return noisy, proba, set(flips.tolist())
+
+
+@pytest.mark.parametrize("k", [3, 2])
+def test_planted_flips_are_found(k):
+    y, proba, planted = noisy_blobs(k=k)
+    flagged = {i.index for i in find_label_issues(y, proba, ["a", "b", "c"][:k])}
+    hits = len(flagged & planted)
+    assert hits / len(flagged) >= 0.7 and hits / len(planted) >= 0.7
+
+
+def test_clean_labels_give_few_issues():
+    y, proba, _ = noisy_blobs(rate=0.0)
+    assert len(find_label_issues(y, proba, ["a", "b", "c"])) <= 3  # 1% of 300
+
+
+def test_issues_are_ranked_explained_and_leave_inputs_alone():
+    y, proba, _ = noisy_blobs(seed=1)
+    y_before, proba_before = y.copy(), proba.copy()
+    issues = find_label_issues(y, proba, ["a", "b", "c"])
+    assert np.array_equal(y, y_before) and np.array_equal(proba, proba_before)
+    assert [i.rank for i in issues] == list(range(1, len(issues) + 1))
+    confidences = [i.self_confidence for i in issues]
+    assert confidences == sorted(confidences)
+    first = issues[0]
+    assert first.given_label != first.suggested_label
+    assert first.suggested_confidence > first.self_confidence
+    assert f"labelled '{first.given_label}'" in first.why
+    unpruned = {i.index for i in find_label_issues(y, proba, ["a", "b", "c"], prune=False)}
+    assert len(unpruned & {i.index for i in issues}) >= 0.8 * len(unpruned) > 0
+
+
+def test_to_frame_maps_items():
+    y, proba, _ = noisy_blobs(seed=2)
+    issues = find_label_issues(y, proba, ["a", "b", "c"])
+    frame = to_frame(issues, [f"img_{i}.png" for i in range(len(y))])
+    assert list(frame.columns) == COLUMNS and len(frame) == len(issues)
+    assert frame.loc[0, "item"] == f"img_{issues[0].index}.png"
+    assert list(to_frame([]).columns) == COLUMNS
+
+
+def test_bad_issue_inputs_raise():
+    with pytest.raises(DataError, match="columns"):
+        find_label_issues(np.array([0, 1]), np.full((2, 3), 1 / 3), ["a", "b"])
+    with pytest.raises(DataError, match="class indices"):
+        find_label_issues(np.array([0, 5]), np.full((2, 2), 0.5), ["a", "b"])
+
+
+# ---- what to label next ---------------------------------------------------------------------
+
+
+def pool_blobs(m=400, k=4, d=16, seed=0):
+    X, y = make_blobs(
+        n_samples=m, centers=k, n_features=d, cluster_std=1.0, center_box=(-5, 5), random_state=seed
+    )
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.ones(k), size=m)
+    return proba, X, y
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_no_repeats_and_no_labelled_keys(strategy):
+    proba, X, _ = pool_blobs()
+    keys = [f"k{i}" for i in range(len(X))]
+    labelled = {f"k{i}" for i in range(0, 400, 7)}
+    picks = rank_pool(
+        proba,
+        X,
+        X[:0],
+        60,
+        strategy=strategy,
+        class_counts=np.array([3, 8, 8, 8]),
+        keys=keys,
+        labelled_keys=labelled,
+        seed=0,
+    )
+    idx = [s.index for s in picks]
+    assert len(idx) == 60 and len(set(idx)) == 60
+    assert not {keys[i] for i in idx} & labelled
+    assert all(s.why for s in picks)
+    assert STRATEGIES.get(strategy).summary
+
+
+@pytest.mark.parametrize("strategy", ["margin", "kcenter", "badge"])
+def test_near_duplicates_are_collapsed(strategy):
+    proba, X, _ = pool_blobs(m=100)
+    rng = np.random.default_rng(1)
+    pool = np.vstack([X, X + rng.normal(0, 1e-3, X.shape), X[:5]])  # look-alikes, exact copies
+    pool_proba = np.vstack([proba, proba, proba[:5]])
+    labelled = X[10:12] * 1.0001  # items 10, 11 and their look-alikes count as labelled
+    picks = rank_pool(pool_proba, pool, labelled, 500, strategy=strategy)
+    idx = np.array([s.index for s in picks])
+    unit = pool[idx] / np.linalg.norm(pool[idx], axis=1, keepdims=True)
+    cos = unit @ unit.T
+    assert np.all(cos[~np.eye(len(idx), dtype=bool)] < 0.98)
+    assert not {10, 11, 110, 111} & set(idx.tolist())
+    assert len(idx) <= 98  # 100 distinct items, 2 of them labelled
+
+
+def test_asking_for_more_than_the_pool_warns(caplog):
+    proba, X, _ = pool_blobs(m=50)
+    with caplog.at_level(logging.WARNING, logger="automl"):
+        picks = rank_pool(proba, X, X[:3], 80, strategy="margin")
+    assert len(picks) == 47 and "only 47 of 50" in caplog.text
+
+
+def test_kcenter_covers_every_blob():
+    proba, X, y = pool_blobs(m=500, k=5, seed=3)
+    picks = rank_pool(proba, X, X[:0], 5, strategy="kcenter")
+    assert {int(y[s.index]) for s in picks} == set(range(5))
+    labelled = X[y == 0][:3]  # blob 0 is covered already: 4 picks go to the other 4 blobs
+    picks = rank_pool(proba, X, labelled, 4, strategy="kcenter")
+    assert {int(y[s.index]) for s in picks} == {1, 2, 3, 4}
+    assert "distance rank" in picks[0].why
+
+
+def test_margin_picks_the_boundary():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8))
+    top = np.linspace(0.99, 0.6, 200)
+    top[[17, 83, 150]] = [0.51, 0.505, 0.52]  # the three items nearest the decision boundary
+    proba = np.column_stack([top, 1 - top])
+    picks = rank_pool(proba, X, X[:0], 3, strategy="margin", classes=["cat", "dog"])
+    assert [s.index for s in picks] == [83, 17, 150]
+    assert picks[0].why == "uncertain: margin 0.01 between 'cat' and 'dog'"
+    assert picks[0].margin == pytest.approx(0.01) and picks[0].predicted == 0
+    shortlist = set(np.argsort(np.abs(2 * top - 1))[:15].tolist())
+    assert {s.index for s in rank_pool(proba, X, X[:0], 3, strategy="margin_kcenter")} <= shortlist
+
+
+def test_balanced_margin_serves_the_rare_class_first():
+    proba, X, _ = pool_blobs(m=300, k=3)
+    picks = rank_pool(
+        proba, X, X[:0], 6, strategy="balanced_margin", class_counts=[10, 2, 9], classes=["x", "y", "z"]
+    )
+    assert [s.predicted for s in picks] == [1] * 6  # 'y' goes 2 -> 8 before 'z' (9) gets any
+    assert "rare class 'y' (2 labels)" in picks[0].why
+    with pytest.raises(DataError, match="class_counts"):
+        rank_pool(proba, X, X[:0], 6, strategy="balanced_margin")
+    with pytest.raises(AutoMLError, match="Did you mean"):
+        rank_pool(proba, X, X[:0], 6, strategy="margn")
+
+
+def test_badge_is_deterministic_at_a_realistic_size():
+    rng = np.random.default_rng(0)
+    m, k, d = 2000, 10, 384
+    proba = rng.dirichlet(np.full(k, 0.3), size=m)
+    X, labelled = rng.normal(size=(m, d)), rng.normal(size=(40, d))
+    first = rank_pool(proba, X, labelled, 100, strategy="badge", seed=5)
+    again = rank_pool(proba, X, labelled, 100, strategy="badge", seed=5)
+    assert first == again and len({s.index for s in first}) == 100
+    other = rank_pool(proba, X, labelled, 100, strategy="badge", seed=6)
+    assert [s.index for s in other] != [s.index for s in first]
