@@ -167,9 +167,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         label = _ask_label(e.columns)
         print(f"(next time: --label {label})")
         result = search(dataclasses.replace(config, label=label))
+    shipped = result.shipped
+    if shipped is not None:
+        print(f"shipped: {shipped.describe()}")
+        print(f"  {shipped.sentence(result.metric)}")
     print(
-        f"best {result.metric} {result.best_value:.4f} (trial {result.best_trial}): "
-        f"{result.best_spec.describe()}"
+        f"best single trial: {result.metric} {result.best_value:.4f} CV (trial {result.best_trial}, "
+        f"optimistic: the best of {result.n_complete}): {result.best_spec.describe()}"
     )
     print(f"model: {result.model_dir}")
     print(f"predict: automl predict --model {result.model_dir} --data NEW_DATA --out predictions.csv")
@@ -273,6 +277,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from automl.report import write_report
 
+    _quiet_optuna()
     print(write_report(args.run, storage=args.storage))
     return 0
 

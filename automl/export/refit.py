@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from automl.components.base import BuildContext
+from automl.components.runtime import bind_runtime
 from automl.export.bundle import save_bundle
 from automl.logger import log
 from automl.pipeline.build import build_pipeline
+from automl.pipeline.calibration import CalibratedClassifier
 from automl.pipeline.ensemble import EnsembleClassifier
 from automl.space.spec import PipelineSpec
 
@@ -24,15 +26,19 @@ def refit_and_save(
     ctx: BuildContext,
     model_dir: Path,
     meta: dict[str, Any],
+    calibrator: Any = None,
 ) -> tuple[Path, float]:
-    """Refit one spec, or a weighted ensemble of specs, on all labelled data and save it."""
+    """Refit one spec, or a weighted ensemble of specs, on all labelled data and save it;
+    ``calibrator`` (learned out of fold) maps its probabilities."""
     t0 = time.perf_counter()
     if len(specs) == 1:
-        log.info("Refitting the best pipeline on all %d labelled examples: %s", len(y), specs[0].describe())
+        log.info("Refitting the chosen pipeline on all %d labelled examples: %s", len(y), specs[0].describe())
         model = build_pipeline(specs[0], ctx)
     else:
         log.info("Refitting an ensemble of %d pipelines on all %d labelled examples", len(specs), len(y))
         model = EnsembleClassifier([build_pipeline(s, ctx) for s in specs], list(weights))
+    if calibrator is not None:
+        model = bind_runtime(CalibratedClassifier(model, calibrator), ctx.runtime)
     model.fit(X, y)
     seconds = time.perf_counter() - t0
     save_bundle(

@@ -50,6 +50,7 @@ def render(inp: ReportInputs) -> str:
     s = inp.summary
     sections = [
         _section("regime", "The data and its regime", _regime),
+        _section("shipped", "What ships, and how good it is", _shipped),
         _section("leaderboard", f"Leaderboard (top {LEADERBOARD_ROWS})", _leaderboard),
         _section("history", "Optimisation history", _history),
         _section("importance", "What mattered", _importance),
@@ -58,9 +59,12 @@ def render(inp: ReportInputs) -> str:
         _section("quality", "Best trial, per class (out of fold)", _quality),
     ]
     body = "".join(render_section(inp) for render_section in sections)
+    shipped = s.get("shipped") or {}
+    estimate = shipped.get("estimate") or {"mean": s["best_value"]}
     head = (
         f"<h1>automl search report: {escape(s['study'])}</h1><p>Data <code>{escape(s['data'])}"
-        f"</code>; best {escape(s['metric'])} <b>{s['best_value']:.4f}</b> (trial "
+        f"</code>; the shipped model's estimated {escape(s['metric'])} <b>{estimate['mean']:.4f}</b>"
+        f"{_range(estimate)}; best single trial {s['best_value']:.4f} CV (trial "
         f"{s['best_trial']}) vs {s['baseline_value']:.4f} for the class prior; "
         f"{_trial_counts(s['trials'])} in {s['seconds']:.0f}s of a {escape(s['budget'])} "
         f"budget, stopped by {escape(s['stopped_by'])}; finished {escape(s['finished_at'])}.</p>"
@@ -85,6 +89,73 @@ def _section(anchor: str, title: str, fill: Callable[[ReportInputs], str]) -> Ca
         return f'<section id="{anchor}"><h2>{escape(title)}</h2>{content}</section>'
 
     return render_section
+
+
+def _range(estimate: dict) -> str:
+    return f" (range {estimate['low']:.3f}-{estimate['high']:.3f})" if "low" in estimate else ""
+
+
+def _shipped(inp: ReportInputs) -> str:
+    shipped = inp.summary.get("shipped")
+    if not shipped:
+        raise ReportGap("This search's summary records no shipping decision (written by an older automl).")
+    metric = escape(inp.summary["metric"])
+    est = shipped["estimate"]
+    pipelines = "".join(
+        f"<li>{w:.2f} x trial {n}: <code>{escape(_describe(p))}</code></li>"
+        for n, w, p in zip(shipped["members"], shipped["weights"], shipped["pipelines"])
+    )
+    parts = [
+        f"<p>The model folder holds {'an ensemble' if len(shipped['members']) > 1 else 'one pipeline'}"
+        f", chosen by the <b>{escape(shipped['rule'])}</b> rule:</p><ul>{pipelines}</ul>",
+        f"<p>Its estimated {metric} is <b>{est['mean']:.4f}</b>{_range(est)} ± {est.get('std', 0):.3f}, "
+        f"by {escape(shipped['estimate_kind'])}. The best single trial scored "
+        f"{shipped['best_trial_cv']:.4f} ± {shipped['best_trial_cv_std']:.3f} in its own CV; that "
+        "number is the best of many noisy estimates, so it is optimistic by about the gap between "
+        "the two.</p>",
+    ]
+    rules = shipped.get("rules") or []
+    if rules:
+        parts.append(
+            "<p>Each selection rule chose on the in-bag rows of 200 bootstrap resamples of the "
+            "out-of-fold predictions (first CV repeat, which every trial was scored on) and was "
+            "scored on the rows left out; the rule with the best estimate ships.</p>"
+        )
+        body = [
+            [
+                ("&#10003; " if r["rule"] == shipped["rule"] else "") + escape(r["rule"]),
+                _num(r["mean"]),
+                _num(r["std"], 3),
+                f"{r['low']:.3f}-{r['high']:.3f}",
+            ]
+            for r in rules
+        ]
+        parts.append(
+            _table(
+                ["rule", metric, "± std", "10-90% range"],
+                body,
+                numeric={1, 2},
+                raw={0},
+                table_id="selection-rules",
+            )
+        )
+    cal = shipped.get("calibration")
+    if cal:
+        cv = ", ".join(f"{k} {v:.3f}" for k, v in cal["cv_log_loss"].items())
+        parts.append(
+            f"<h3>Calibration</h3><p>Chosen: <b>{escape(cal['method'])}</b>"
+            + (f" (T = {cal['temperature']:.2f})" if "temperature" in cal else "")
+            + f". Held-out log loss in CV over the out-of-fold predictions: {escape(cv)}. On all of "
+            f"them: log loss {cal['log_loss_before']:.3f} -> {cal['log_loss_after']:.3f}, expected "
+            f"calibration error {cal['ece_before']:.3f} -> {cal['ece_after']:.3f}.</p>"
+        )
+    return "".join(parts)
+
+
+def _describe(pipeline: dict) -> str:
+    from automl.space.spec import PipelineSpec
+
+    return PipelineSpec.from_dict(pipeline).describe()
 
 
 def _regime(inp: ReportInputs) -> str:

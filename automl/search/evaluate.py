@@ -26,7 +26,9 @@ class BudgetExhausted(Exception):
 class CVResult:
     scores: tuple[float, ...]
     fit_seconds: float  # mean seconds to fit one fold
-    oof: np.ndarray | None = None  # out-of-fold class probabilities, averaged over repeats
+    # Out-of-fold class probabilities from the first repeat: one partition of the rows that
+    # every trial is scored on (expensive learners run no other), so trials compare on it.
+    oof: np.ndarray | None = None
 
     @property
     def mean(self) -> float:
@@ -54,8 +56,7 @@ def cross_validate(
     n_classes = int(y.max()) + 1
     scores: list[float] = []
     fit_times: list[float] = []
-    oof_sum = np.zeros((len(y), n_classes))
-    oof_n = np.zeros(len(y))
+    oof = np.zeros((len(y), n_classes))
     for i in range(len(plan)):
         left = time_left()
         if left <= 0:
@@ -74,11 +75,11 @@ def cross_validate(
         except Exception as e:
             raise FoldError(i, len(plan), e) from e
         scores.append(float(score))
-        oof_sum[test] += proba
-        oof_n[test] += 1
+        if i < plan.n_splits:
+            oof[test] = proba
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)), oof_sum / np.maximum(oof_n, 1)[:, None])
+    return CVResult(tuple(scores), float(np.mean(fit_times)), oof)
 
 
 class FoldError(Exception):

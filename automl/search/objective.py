@@ -11,6 +11,7 @@ import optuna
 from automl.components.base import LEARNERS, BuildContext
 from automl.data.splits import FoldPlan
 from automl.logger import log
+from automl.pipeline.calibration import expected_calibration_error, log_loss
 from automl.pipeline.metrics import MetricInfo
 from automl.search.budget import Deadline
 from automl.search.evaluate import BudgetExhausted, FoldError, cross_validate
@@ -73,8 +74,14 @@ class Objective:
             trial.set_user_attr("error", f"{e}\n{e.trace}")
             raise
         trial.set_user_attr("fit_seconds", result.fit_seconds)
+        if result.oof is not None:
+            # How much its probabilities can be trusted, whatever the metric: in MLflow too.
+            first = np.concatenate(self.folds.test_folds[: self.folds.n_splits])
+            y, oof = self.y[first], result.oof[first]
+            trial.set_user_attr("oof_log_loss", log_loss(y, oof))
+            trial.set_user_attr("oof_ece", expected_calibration_error(y, oof))
         if result.oof is not None and result.oof.size <= MAX_OOF_VALUES:
-            # Kept in the study (shared by all workers) for ensemble selection and reports.
+            # Kept in the study (shared by all workers) to choose what ships, and for reports.
             trial.set_user_attr("oof", np.round(result.oof, 4).tolist())
         return result.mean
 
@@ -84,9 +91,10 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     params = PipelineSpec.from_dict(spec).flat_params() if spec else dict(trial.params)
     start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
     end = trial.datetime_complete.timestamp() if trial.datetime_complete else start
-    extra = {}
-    if "fit_seconds" in trial.user_attrs:
-        extra["fit_seconds"] = float(trial.user_attrs["fit_seconds"])
+    extra: dict[str, float] = {}
+    for key in ("fit_seconds", "oof_log_loss", "oof_ece"):
+        if key in trial.user_attrs:
+            extra[key] = float(trial.user_attrs[key])
     error = trial.user_attrs.get("error") or trial.user_attrs.get("stopped")
     if error is None and trial.state == optuna.trial.TrialState.FAIL:
         error = trial.system_attrs.get("fail_reason", "failed (see the log)")

@@ -26,13 +26,13 @@ from automl.exceptions import AutoMLError
 from automl.export.refit import refit_and_save
 from automl.logger import log
 from automl.pipeline.metrics import METRICS, MetricInfo, default_metric
-from automl.search.budget import REFIT_SAFETY, Deadline
-from automl.search.ensemble import select_ensemble
+from automl.search.budget import Deadline
 from automl.search.evaluate import cross_validate
 from automl.search.loop import TrialLog, backfill, run_trials, wait_for_running
 from automl.search.objective import Objective, trial_record
 from automl.search.progress import SearchStatus, live_status
 from automl.search.quota import StudyLock
+from automl.search.shipped import ShipPlan, plan_shipment
 from automl.search.study import (
     FINISHED,
     PROBLEM_KEY,
@@ -69,6 +69,7 @@ class SearchResult:
     profile: DataProfile
     tracking_uri: str | None = None
     parent_run_id: str | None = None
+    shipped: ShipPlan | None = None  # what the model folder holds, and its CV estimate
 
 
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,23 +130,32 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
 
     best = _best_trial(study)
     spec = PipelineSpec.from_dict(best.user_attrs["spec"])
-    log.info("Best: trial %d, %s=%.4f: %s", best.number, metric.name, best.value, spec.describe())
+    log.info("Best trial: %d, %s=%.4f: %s", best.number, metric.name, best.value, spec.describe())
+    shipped = plan_shipment(study, y, problem.folds, metric, deadline, seed=config.seed)
+    _log_shipment(shipped, metric)
     meta = {
         "modality": profile.modality,
         "classes": classes.tolist(),
         "schema": ds.schema,
         "metric": metric.name,
-        "cv_score": best.value,
+        "cv_score": shipped.estimate["mean"],
+        "cv_estimate": shipped.estimate,
+        "cv_estimate_kind": shipped.estimate_kind,
         "cv_folds": len(problem.folds),
-        "fold_scores": best.user_attrs.get("fold_scores"),
         "best_trial": best.number,
+        "best_trial_cv": value_of(best),
+        "fold_scores": best.user_attrs.get("fold_scores"),
+        "selection_rule": shipped.rule,
+        "calibration": shipped.calibration.to_dict() if shipped.calibration else None,
         "study": config.study_name,
         "data": str(config.data),
         "profile": profile.to_dict(),
     }
-    specs, weights, meta["ensemble_oof_score"] = _final_members(study, best, y, metric, deadline)
     refit_ctx = replace(ctx, runtime=replace(runtime, time_limit=max(deadline.total_left(), 1.0)))
-    model_dir, refit_s = refit_and_save(specs, weights, ds.X, y, refit_ctx, run_dir / "model", meta)
+    calibrator = shipped.calibration.calibrator if shipped.calibration else None
+    model_dir, refit_s = refit_and_save(
+        list(shipped.specs), list(shipped.weights), ds.X, y, refit_ctx, run_dir / "model", meta, calibrator
+    )
     ssl_curves = collect_curves(runtime.cache_dir, run_dir / "ssl")
     if ssl_curves:
         tracker.log_artifacts({"ssl": ssl_curves})
@@ -167,8 +177,9 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
         profile=profile,
         tracking_uri=redact_url(config.tracking),
         parent_run_id=parent,
+        shipped=shipped,
     )
-    _write_summary(result, study, metric, config, refit_s, baseline)
+    _write_summary(result, study, metric, config, refit_s, baseline, shipped)
     try:  # the report is a convenience: it must never fail a search that has its model
         from automl.report import save_labels, write_report
 
@@ -186,7 +197,12 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
             "search_seconds": result.seconds,
             "refit_seconds": refit_s,
             f"baseline_{metric.name}": baseline,
+            f"shipped_{metric.name}_estimate": shipped.estimate["mean"],
+            f"shipped_{metric.name}_estimate_std": shipped.estimate.get("std", 0.0),
+            **_calibration_metrics(shipped),
             "best_pipeline": spec.describe(),
+            "shipped_pipeline": shipped.describe()[:5000],
+            "selection_rule": shipped.rule,
             "stopped_by": stopped_by,
         },
         best_trial=best.number,
@@ -241,39 +257,43 @@ def _problem(
     return problem
 
 
-def _final_members(
-    study: optuna.Study, best: optuna.trial.FrozenTrial, y: np.ndarray, metric: MetricInfo, deadline: Deadline
-) -> tuple[list[PipelineSpec], list[float], float | None]:
-    """(specs, weights, ensemble out-of-fold score): the best spec alone, or an ensemble when
-    it scores better out of fold and its refit fits in the time left."""
-    single = ([PipelineSpec.from_dict(best.user_attrs["spec"])], [1.0], None)
-    plan = select_ensemble(study.trials, y, metric)
-    if plan is None or len(plan.members) == 1:
-        return single
-    by_number = {t.number: t for t in study.trials}
-    members = [by_number[n] for n in plan.members]
-    cost = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in members) * REFIT_SAFETY
-    if cost > deadline.total_left():
-        log.info(
-            "An ensemble would score better but its refit (~%.0fs) does not fit in the "
-            "%.0fs left; exporting the single best pipeline.",
-            cost,
-            deadline.total_left(),
-        )
-        return single
+def _log_shipment(shipped: ShipPlan, metric: MetricInfo) -> None:
+    log.info("Shipping (rule %r): %s", shipped.rule, shipped.describe())
     log.info(
-        "Ensemble of %d pipelines: out-of-fold %s %.4f vs %.4f for the best alone "
-        "(out-of-fold scores of selected models are optimistic).",
-        len(members),
-        metric.name,
-        plan.oof_score,
-        plan.best_single_oof,
+        "The shipped model's %s; the best single trial's CV is %.4f ± %.3f (trial %d, "
+        "optimistic: the best of many noisy scores).",
+        shipped.sentence(metric.name),
+        shipped.best_cv,
+        shipped.best_cv_std,
+        shipped.best_trial,
     )
-    return (
-        [PipelineSpec.from_dict(t.user_attrs["spec"]) for t in members],
-        list(plan.weights),
-        plan.oof_score,
-    )
+    if shipped.selection is not None:
+        log.info(
+            "Selection rules, estimated by bootstrap bias-corrected CV: %s.",
+            ", ".join(f"{r.rule} {r.mean:.4f}" for r in shipped.selection.rules),
+        )
+    cal = shipped.calibration
+    if cal is not None:
+        log.info(
+            "Calibration: %s (out-of-fold log loss %.3f -> %.3f, ECE %.3f -> %.3f).",
+            cal.method,
+            cal.log_loss_before,
+            cal.log_loss_after,
+            cal.ece_before,
+            cal.ece_after,
+        )
+
+
+def _calibration_metrics(shipped: ShipPlan) -> dict[str, float]:
+    cal = shipped.calibration
+    if cal is None:
+        return {}
+    return {
+        "oof_log_loss_before_calibration": cal.log_loss_before,
+        "oof_log_loss": cal.log_loss_after,
+        "oof_ece_before_calibration": cal.ece_before,
+        "oof_ece": cal.ece_after,
+    }
 
 
 def _baseline(
@@ -456,6 +476,7 @@ def _write_summary(
     config: SearchConfig,
     refit_s: float,
     baseline: float,
+    shipped: ShipPlan,
 ) -> dict[str, Any]:
     summary = {
         "study": result.study_name,
@@ -476,6 +497,7 @@ def _write_summary(
         "storage": redact_url(config.storage_url),
         "mlflow_parent_run_id": result.parent_run_id,
         "leaderboard": leaderboard(study, metric),
+        "shipped": shipped.to_dict(),
     }
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

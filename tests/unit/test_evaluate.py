@@ -1,5 +1,4 @@
 import numpy as np
-import optuna
 import pytest
 from sklearn.base import clone
 
@@ -35,16 +34,6 @@ def test_cv_scores_every_fold_and_reports(problem):
     assert len(res.scores) == len(plan) == len(seen)
     assert 0.85 < res.mean <= 1.0
     assert seen[-1][2] == pytest.approx(res.mean)
-
-
-def test_prune_signal_stops_after_first_fold(problem):
-    X, y, plan, ctx = problem
-
-    def prune(i, s, m):
-        raise optuna.TrialPruned()
-
-    with pytest.raises(optuna.TrialPruned):
-        cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx, on_fold=prune)
 
 
 def test_failing_fold_is_summarised(problem):
@@ -85,3 +74,16 @@ def test_metrics_rank_perfect_above_random(name):
     perfect = np.eye(3)[y] * 0.9 + 0.1 / 3
     uniform = np.full((6, 3), 1 / 3)
     assert m.better(m.score(y, perfect), m.score(y, uniform))
+
+
+def test_batched_scores_equal_the_metric_definitions():
+    from automl.pipeline.metrics import score_many
+
+    rng = np.random.default_rng(0)
+    for n, k in [(12, 2), (50, 6), (200, 10)]:
+        y = rng.integers(0, k, n)
+        y[:k] = np.arange(k)
+        probas = rng.dirichlet(np.ones(k), size=(5, n))
+        for name in ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc"]:
+            m = METRICS.get(name)
+            assert np.allclose(score_many(m, y, probas), [m.score(y, p) for p in probas]), name

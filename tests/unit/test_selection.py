@@ -1,0 +1,121 @@
+"""What ships: selection rules estimated by bootstrap bias-corrected CV, and calibration."""
+
+import numpy as np
+import optuna
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+from automl.data.splits import FoldPlan
+from automl.pipeline.calibration import (
+    CalibratedClassifier,
+    Temperature,
+    choose_calibration,
+    expected_calibration_error,
+)
+from automl.pipeline.ensemble import EnsembleClassifier
+from automl.pipeline.metrics import METRICS
+from automl.search.selection import RULES, candidates, estimate_rule, first_repeat_folds, select
+from automl.space.spec import ComponentSpec, PipelineSpec
+
+ACC = METRICS.get("accuracy")
+
+
+def plan_for(n: int, k: int = 4) -> FoldPlan:
+    order = np.arange(n)
+    return FoldPlan(tuple(np.sort(order[i::k]) for i in range(k)), n, k, 1)
+
+
+def trials(oofs, learners=None):
+    """Complete trials with these out-of-fold probabilities (value: their accuracy)."""
+    study = optuna.create_study(direction="maximize")
+    for i, oof in enumerate(oofs):
+        learner = learners[i] if learners else f"m{i}"
+        spec = PipelineSpec(ComponentSpec(learner, {"i": i})).to_dict()
+        study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs={"oof": oof.tolist(), "spec": spec}))
+    return study.trials
+
+
+def noisy_oof(y, accuracy, rng):
+    """Probabilities that are right on a random ``accuracy`` share of the rows."""
+    right = rng.random(len(y)) < accuracy
+    pred = np.where(right, y, 1 - y)
+    p = np.full((len(y), 2), 0.3)
+    p[np.arange(len(y)), pred] = 0.7
+    return p
+
+
+def test_bbc_estimate_is_not_fooled_by_the_best_of_many_coin_flips():
+    """Thirty models that guess: the best scores ~0.7 on its own rows by luck, but the
+    estimate of "ship the best one" stays near the truth, 0.5."""
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 20)
+    cands = candidates(trials([noisy_oof(y, 0.5, rng) for _ in range(30)]))
+    in_sample = max(ACC.score(y, c.oof) for c in cands)
+    est = estimate_rule("best", cands, y, first_repeat_folds(plan_for(len(y))), ACC, n_boot=200)
+    assert in_sample >= 0.65
+    assert abs(est.mean - 0.5) < 0.08 and est.low < 0.5 < est.high
+
+
+def test_family_rule_discounts_a_family_that_tried_many_variants():
+    """One strategy ran 40 variants of a 0.60 model, another ran once at 0.70: the best of
+    the 40 often beats the single one by luck; the family rule keeps the single one."""
+    picks = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        y = np.tile([0, 1], 30)
+        oofs = [noisy_oof(y, 0.6, rng) for _ in range(40)] + [noisy_oof(y, 0.7, rng)]
+        cands = candidates(trials(oofs, ["many"] * 40 + ["one"]))
+        rows, folds = np.arange(len(y)), first_repeat_folds(plan_for(len(y)))
+        picks.append(
+            (
+                RULES["family"](cands, y, rows, folds, ACC)[-1] == 1,
+                RULES["best"](cands, y, rows, folds, ACC)[-1] == 1,
+            )
+        )
+    family, best = np.mean(picks, 0)
+    assert family >= 0.8 and family > best
+
+
+def test_complementary_models_ship_as_an_ensemble():
+    y = np.tile([0, 0, 1, 1, 0, 1], 6)
+    # each model is confidently wrong on a different row; their average is right everywhere
+    a = np.tile([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], (6, 1))
+    b = np.tile([[0.8, 0.2], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3], [0.1, 0.9]], (6, 1))
+    sel = select(trials([a, b]), y, plan_for(len(y)), ACC, n_boot=50)
+    assert sel.rule == "ensemble" and set(sel.members) == {0, 1}
+    assert abs(sum(sel.weights) - 1) < 1e-9 and sel.estimate.mean > 0.99
+    assert {r.rule for r in sel.rules} == set(RULES)
+
+
+def test_nothing_to_select_among_a_single_trial():
+    y = np.array([0, 1, 0, 1])
+    assert select(trials([np.eye(2)[y]]), y, plan_for(4, 2), ACC) is None
+
+
+def test_temperature_fixes_an_underconfident_model():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    logits = np.eye(3)[y] * 3 + rng.normal(size=(300, 3))
+    sharp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    soft = Temperature(4.0)(sharp)  # right most of the time, but says ~0.4
+    choice = choose_calibration(y, soft, keeps_argmax=True)
+    assert choice.method == "temperature" and choice.calibrator.temperature < 0.5
+    assert choice.log_loss_after < choice.log_loss_before and choice.ece_after < choice.ece_before
+    assert (choice.calibrator(soft).argmax(1) == soft.argmax(1)).all()
+    well = choose_calibration(y, sharp, keeps_argmax=True)
+    assert well.log_loss_after <= well.log_loss_before + 1e-9
+    assert expected_calibration_error(y, np.eye(3)[y]) == 0.0
+
+
+def test_calibrated_and_ensemble_classifiers_follow_the_estimator_contract():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    ens = EnsembleClassifier([LogisticRegression(), DecisionTreeClassifier(max_depth=2)], [0.7, 0.3])
+    model = CalibratedClassifier(ens, Temperature(0.5))
+    fitted = clone(model).fit(X, y)
+    p = fitted.predict_proba(X)
+    assert p.shape == (60, 2) and np.allclose(p.sum(1), 1)
+    assert (fitted.predict(X) == y).mean() > 0.9
+    assert np.allclose(p, Temperature(0.5)(fitted.base_.predict_proba(X)))
