@@ -57,6 +57,11 @@ class ComponentInfo:
     available: Callable[[], str | None] = lambda: None  # None, or why it cannot run here
     # None, or why this data's regime rules the component out (said in the regime notes).
     suits: Callable[[DataProfile], str | None] = lambda profile: None
+    # (domains, profile, budget seconds) -> (domains narrowed to what one trial can afford
+    # within the budget, a note saying what was left out or None).
+    afford: Callable[[dict[str, Domain], DataProfile, float], tuple[dict[str, Domain], str | None]] | None = (
+        None
+    )
 
 
 # The modules that register the built-in components, imported on the first lookup of any of

@@ -60,11 +60,16 @@ def make_text_dataset(
         )
     notes = [f"Text from column(s) {cols}."]
     words = np.array([len(t.split()) for t in texts])
+    facts = {
+        "words_median": float(np.median(words)),
+        "words_p90": float(np.percentile(words, 90)),
+        "words_max": int(words.max()),
+    }
     if (words > LONG_WORDS).any():
         notes.append(
             f"{int((words > LONG_WORDS).sum())} document(s) have more than {LONG_WORDS} words "
-            f"(longest {int(words.max())}); encoders read only their first few hundred "
-            "word pieces, so those are truncated (TF-IDF features still see all the text)."
+            f"(longest {int(words.max())}); frozen encoders read them as the mean of consecutive "
+            "windows, fine-tuned ones read the first window only (TF-IDF sees all the text)."
         )
     unl = None
     if pool is not None and set(cols) <= set(pool.columns):
@@ -78,6 +83,7 @@ def make_text_dataset(
         unlabelled=unl,
         notes=tuple(notes),
         schema={"text_columns": list(cols)},
+        facts=facts,
     )
 
 

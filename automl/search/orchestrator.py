@@ -88,7 +88,7 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     )
     profile = profile_dataset(ds)
     metric = METRICS.get(config.metric or default_metric(profile))
-    space = load_space(config.space, profile)
+    space = load_space(config.space, profile, budget=config.budget.seconds)
     classes, y = encode_labels(ds.y)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -338,6 +338,7 @@ def _settings(config: SearchConfig, ctx: BuildContext, space: SearchSpace) -> di
         "cache_dir": str(Path(ctx.runtime.cache_dir).resolve()) if ctx.runtime.cache_dir else None,
         "tracking_uri": redact_url(config.tracking),
         "study": config.study_name,
+        "budget_seconds": config.budget.seconds,
     }
 
 

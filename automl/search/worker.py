@@ -99,7 +99,9 @@ def work(
     check_same_problem(problem, ds.fingerprint(), problem.metric, study_name)
     y = _encode(ds.y, problem.classes)
 
-    space = build_space(settings["space"], problem.profile, source=problem.space_source)
+    space = build_space(
+        settings["space"], problem.profile, source=problem.space_source, budget=settings.get("budget_seconds")
+    )
     metric = METRICS.get(problem.metric)
     cache = cache_dir or (Path(settings["cache_dir"]) if settings.get("cache_dir") else Path("automl-cache"))
     runtime = Runtime(device=pick_device(), n_jobs=n_jobs, cache_dir=str(cache), unlabelled=ds.unlabelled)

@@ -93,7 +93,7 @@ def preset_path(modality: str) -> Path:
     return PRESET_DIR / f"{modality}.yaml"
 
 
-def load_space(path: str | Path | None, profile: DataProfile) -> SearchSpace:
+def load_space(path: str | Path | None, profile: DataProfile, budget: float | None = None) -> SearchSpace:
     """Read a preset (the modality's own when ``path`` is None) and check it fully."""
     path = Path(path) if path else preset_path(profile.modality)
     if not path.is_file():
@@ -105,10 +105,14 @@ def load_space(path: str | Path | None, profile: DataProfile) -> SearchSpace:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise SearchSpaceError(f"{path} is not valid YAML: {e}") from None
-    return build_space(raw, profile, source=str(path))
+    return build_space(raw, profile, source=str(path), budget=budget)
 
 
-def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>") -> SearchSpace:
+def build_space(
+    raw: dict[str, Any], profile: DataProfile, source: str = "<dict>", budget: float | None = None
+) -> SearchSpace:
+    """The checked space; with ``budget`` (seconds), components leave out the choices one
+    trial could not afford in it (an 8x slower encoder for SetFit on a short budget)."""
     if not isinstance(raw, dict):
         raise SearchSpaceError(f"{source}: expected a mapping with 'learners', 'features', 'start'.")
     unknown = set(raw) - {"learners", "features", "semi", "start"}
@@ -117,9 +121,9 @@ def build_space(raw: dict[str, Any], profile: DataProfile, source: str = "<dict>
             f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: learners, features, semi, start."
         )
     notes: list[str] = []
-    learners = _select(raw.get("learners") or {}, LEARNERS, "learners", profile, source, notes)
-    features = _select(raw.get("features") or {}, FEATURES, "features", profile, source, notes)
-    semi = _select(raw.get("semi") or {}, SEMI, "semi", profile, source, notes)
+    learners = _select(raw.get("learners") or {}, LEARNERS, "learners", profile, source, notes, budget)
+    features = _select(raw.get("features") or {}, FEATURES, "features", profile, source, notes, budget)
+    semi = _select(raw.get("semi") or {}, SEMI, "semi", profile, source, notes, budget)
     if semi and not profile.n_unlabelled:
         notes.append(
             f"No unlabelled data, so semi-supervised methods ({', '.join(semi)}) are "
@@ -211,7 +215,13 @@ def _ssl_notes(learners: dict, features: dict, profile: DataProfile) -> list[str
 
 
 def _select(
-    section: dict, registry, key: str, profile: DataProfile, source: str, notes: list[str]
+    section: dict,
+    registry,
+    key: str,
+    profile: DataProfile,
+    source: str,
+    notes: list[str],
+    budget: float | None = None,
 ) -> dict[str, dict[str, Domain]]:
     if not isinstance(section, dict):
         raise SearchSpaceError(f"{source}: '{key}' must map component names to overrides.")
@@ -234,7 +244,12 @@ def _select(
         if why:
             notes.append(f"{registry.kind} {name!r} left out for this data: {why}.")
             continue
-        out[name] = narrow_domains(info, overrides or {}, profile, f"{source}: {key}.{name}")
+        domains = narrow_domains(info, overrides or {}, profile, f"{source}: {key}.{name}")
+        if budget is not None and info.afford is not None:
+            domains, note = info.afford(domains, profile, budget)
+            if note:
+                notes.append(f"{registry.kind} {name!r}: {note}")
+        out[name] = domains
     return out
 
 

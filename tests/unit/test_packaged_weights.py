@@ -220,3 +220,25 @@ def test_real_all_mpnet_base_v2_pieces_assemble(tmp_path):
     start = time.monotonic()
     assert assemble(ALL_MPNET_BASE_V2, tmp_path) == folder
     assert time.monotonic() - start < 1.0  # reused, not assembled again
+
+
+def test_encoder_resolution_order(tmp_path, monkeypatch):
+    """An explicit folder comes first, then a package or the HF cache; packaged pieces are
+    assembled into the model cache on first use only, and the space sees them as available."""
+    from automl.components.text.encoders import EncoderInfo
+
+    spec = fake_spec(tmp_path)
+    monkeypatch.setenv("AUTOML_MODEL_CACHE", str(tmp_path / "models"))
+    monkeypatch.delenv("AUTOML_TEXT_MODELS", raising=False)
+    info = EncoderInfo("tiny", "nobody/tiny-model-not-cached", 0.1, 8, "test", packaged=spec)
+    where, how = info.location()
+    assert how.endswith("assembled on first use") and not Path(where).exists()
+    assert info.available() is None
+    folder = Path(info.resolve())
+    assert folder == tmp_path / "models" / "tiny-model" and (folder / MARKER).is_file()
+    assert info.location() == (str(folder), "PyPI pieces, assembled")
+    explicit = tmp_path / "explicit" / "tiny"
+    explicit.mkdir(parents=True)
+    (explicit / "config.json").write_text("{}")
+    monkeypatch.setenv("AUTOML_TEXT_MODELS", str(tmp_path / "explicit"))
+    assert info.location() == (str(explicit), "explicit folder")

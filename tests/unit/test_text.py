@@ -80,7 +80,8 @@ def test_long_documents_get_a_note(tmp_path: Path, toy_reviews):
     path = tmp_path / "t.csv"
     pd.DataFrame({"text": X, "label": y}).to_csv(path, index=False)
     ds = load_dataset(path)
-    assert any("truncated" in n and "1000" in n for n in ds.notes)
+    assert any("mean of consecutive windows" in n and "1000" in n for n in ds.notes)
+    assert ds.facts["words_max"] == 1000
 
 
 # ----- components ----------------------------------------------------------------------------
@@ -172,7 +173,8 @@ def test_packaged_minilm_embeddings_separate_sentiment(toy_reviews):
     assert cross_val_score(LogisticRegression(C=10), E, y, cv=4).mean() >= 0.75
 
 
-def test_tfidf_is_left_out_below_thirty_texts_per_class():
+def test_tfidf_is_searched_at_every_size():
+    """Word n-grams are not ruled out by a size rule: the selection decides."""
     from automl.data.profile import DataProfile
     from automl.space.preset import build_space
 
@@ -182,7 +184,52 @@ def test_tfidf_is_left_out_below_thirty_texts_per_class():
         "start": [{"learner": "logreg", "features": "tfidf"}],
     }
     tiny = build_space(raw, DataProfile("text", 32, 2, {"a": 16, "b": 16}))
-    assert "tfidf" not in tiny.features and not tiny.start
-    assert any("tfidf" in n and "per class" in n for n in tiny.notes)
-    enough = build_space(raw, DataProfile("text", 80, 2, {"a": 40, "b": 40}))
-    assert "tfidf" in enough.features and len(enough.start) == 1
+    assert "tfidf" in tiny.features and len(tiny.start) == 1
+
+
+def test_window_length_follows_the_texts():
+    from automl.components.text.window import covering_length, length_domain
+    from automl.data.profile import DataProfile
+
+    short = DataProfile("text", 32, 2, {"a": 16, "b": 16}, extras={"words_p90": 30})
+    long = DataProfile("text", 32, 2, {"a": 16, "b": 16}, extras={"words_p90": 900})
+    assert covering_length(short, 512) == 64 and length_domain(short, 512).choices == (32, 64)
+    assert covering_length(long, 512) == 512 and length_domain(long, 512).choices == (128, 256, 512)
+    assert covering_length(long, 128) == 128
+
+
+def test_long_texts_are_read_as_the_mean_of_windows(tiny_text_encoder):
+    """With chunks a text longer than the window is the token-weighted mean over its windows;
+    a text that fits is embedded exactly as without chunks."""
+    import torch
+
+    from automl.components.text.encoders import encode, load_model, load_tokenizer
+
+    model, tok = load_model(tiny_text_encoder).eval(), load_tokenizer(tiny_text_encoder)
+    short, first, second = "great acting", "a dull boring mess", "i loved every minute of it"
+    long = f"{first} {second}"
+    with torch.no_grad():
+        plain = encode(model, tok, [short, long], 6, "mean", False)
+        chunked = encode(model, tok, [short, long], 6, "mean", False, chunks=True)
+        truncated = encode(model, tok, [long], 6, "mean", False)
+    assert torch.allclose(plain[0], chunked[0], atol=1e-5)  # fits: unchanged
+    assert torch.allclose(plain[1], truncated[0], atol=1e-5)
+    assert not torch.allclose(chunked[1], truncated[0], atol=1e-3)  # the rest is read too
+    windows = tok([long], truncation=True, max_length=6, return_overflowing_tokens=True)["input_ids"]
+    assert len(windows) >= 2
+
+
+def test_setfit_gets_the_expensive_encoder_only_when_the_budget_allows(monkeypatch):
+    from automl.components.base import LEARNERS
+    from automl.components.text import encoders
+    from automl.data.profile import DataProfile
+    from automl.space.domains import CategoricalDomain
+
+    info = LEARNERS.get("setfit")
+    monkeypatch.setattr(encoders.EncoderInfo, "available", lambda self: None)
+    prof = DataProfile("text", 32, 2, {"a": 16, "b": 16})
+    domains = {"encoder": CategoricalDomain(("minilm", "mpnet"))}
+    short, note = info.afford(domains, prof, 600.0)
+    assert short["encoder"].choices == ("minilm",) and "mpnet" in note and "--budget" in note
+    long, note = info.afford(domains, prof, 4 * 3600.0)
+    assert long["encoder"].choices == ("minilm", "mpnet") and note is None

@@ -14,6 +14,7 @@ from automl.components.pretrain.text_mlm import adapted_encoder, adapted_state
 from automl.components.runtime import set_threads
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, frozen_model, load_tokenizer, usable_encoders
+from automl.components.text.window import covering_length, length_domain
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
@@ -56,7 +57,10 @@ class TextEmbedding(CachedViewFeaturizer):
         return {
             "kind": "text",
             "encoder": self.encoder,
-            "from": ENCODERS.get(self.encoder).location()[1],
+            # Where the weights came from, without "assembled on first use" vs "assembled":
+            # the same weights either way.
+            "from": ENCODERS.get(self.encoder).location()[1].removesuffix(" on first use"),
+            "long": "window-mean-v1",
             "pooling": self.pooling,
             "max_length": self.max_length,
             **adapted,
@@ -72,14 +76,16 @@ class TextEmbedding(CachedViewFeaturizer):
         model = frozen_model(
             self.encoder, device, getattr(self, "adapted_key_", None), getattr(self, "adapted_state_", None)
         )
+        info = ENCODERS.get(self.encoder)
         vec = encode(
             model,
             load_tokenizer(self.encoder),
             texts,
-            self.max_length,
+            min(self.max_length, info.window),
             self.pooling,
-            ENCODERS.get(self.encoder).normalize,
+            info.normalize,
             device=device,
+            chunks=True,
         )
         return vec.cpu().numpy()
 
@@ -132,23 +138,6 @@ class TfidfFeatures(TransformerMixin, BaseEstimator):
         return self.vectorizer_.transform([str(t) for t in X]).tocsr()
 
 
-# Below this many labelled texts per class, word-overlap features cannot generalise and a
-# search over them fits the validation sentences instead: on sst2-few (16 per class) the
-# picked TF-IDF pipelines scored 0.72-0.80 in 5x3 repeated CV and 0.50 on held-out text.
-# Pretrained encoders carry the prior that so few labels cannot.
-TFIDF_MIN_PER_CLASS = 30
-
-
-def _tfidf_suits(profile: DataProfile) -> str | None:
-    per_class = profile.n_rows / max(profile.n_classes, 1)
-    if per_class < TFIDF_MIN_PER_CLASS:
-        return (
-            f"{per_class:.0f} labelled texts per class are too few for word n-gram features "
-            f"(needs ~{TFIDF_MIN_PER_CLASS}); pretrained encoders are searched instead"
-        )
-    return None
-
-
 _EMBED_NAMES = {
     "encoder": "encoder",
     "pooling": "pooling",
@@ -160,7 +149,9 @@ _EMBED_NAMES = {
 
 
 def _lengths(profile: DataProfile) -> CategoricalDomain:
-    return CategoricalDomain((64, 128, 256))
+    # Frozen embeddings read long documents as the mean of windows, so the window can stay
+    # at most 512 (past that attention's cost grows with the square of the length).
+    return length_domain(profile, cap=512)
 
 
 register(
@@ -178,8 +169,13 @@ register(
             **ssl_space(Modality.TEXT, p),
         },
         build=estimator_builder(TextEmbedding, _EMBED_NAMES),
+        # The window that holds 90% of the texts whole (at most 256: longer ones are read
+        # as the mean of windows), on the cheapest encoder.
         defaults=lambda p: defaults_of(
-            TextEmbedding, _EMBED_NAMES, encoder=(usable_encoders() or ["minilm"])[0]
+            TextEmbedding,
+            _EMBED_NAMES,
+            encoder=(usable_encoders() or ["minilm"])[0],
+            max_length=covering_length(p, 256),
         ),
         cost=1,
         strategy="transfer",
@@ -209,6 +205,5 @@ register(
         ),
         defaults=lambda p: {"analyzer": "both", "min_df": 1, "sublinear_tf": True},
         cost=0,
-        suits=_tfidf_suits,
     )
 )

