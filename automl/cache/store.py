@@ -82,17 +82,23 @@ class EmbeddingTable:
         return np.stack([self._index[k] for k in keys])
 
 
+# One in-memory index per table folder and process: every fold and trial of a search looks
+# its items up in memory instead of re-reading the table's shards from disk, and shards that
+# other processes add are picked up on the next lookup.
+_OPEN_TABLES: dict[Path, EmbeddingTable] = {}
+
+
 class ArtifactCache:
     """The cache root. ``table(ns)`` for embeddings, ``directory(key)`` for whole artefacts."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._tables: dict[str, EmbeddingTable] = {}
 
     def table(self, namespace: str) -> EmbeddingTable:
-        if namespace not in self._tables:
-            self._tables[namespace] = EmbeddingTable(self.root / "embeddings" / namespace)
-        return self._tables[namespace]
+        folder = (self.root / "embeddings" / namespace).resolve()
+        if folder not in _OPEN_TABLES or not folder.is_dir():
+            _OPEN_TABLES[folder] = EmbeddingTable(folder)
+        return _OPEN_TABLES[folder]
 
     def path(self, key: str) -> Path:
         return self.root / "artifacts" / key

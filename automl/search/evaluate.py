@@ -16,6 +16,7 @@ from automl.pipeline.build import build_pipeline
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
 from automl.space.spec import PipelineSpec
+from automl.timing import timed
 
 
 class BudgetExhausted(Exception):
@@ -68,10 +69,12 @@ def cross_validate(
         )
         t0 = time.perf_counter()
         try:
-            model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
+            with timed("fit"):
+                model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
             fit_times.append(time.perf_counter() - t0)
-            proba = aligned_proba(model, take(X, test), n_classes)
-            score = metric.score(y[test], proba)
+            with timed("predict"):
+                proba = aligned_proba(model, take(X, test), n_classes)
+                score = metric.score(y[test], proba)
         except Exception as e:
             raise FoldError(i, len(plan), e) from e
         scores.append(float(score))

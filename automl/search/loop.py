@@ -20,6 +20,7 @@ from automl.search.budget import Deadline
 from automl.search.objective import log_trial, trial_record
 from automl.search.quota import StudyLock, running_trials, taken_trials
 from automl.search.study import FINISHED
+from automl.timing import timed
 from automl.tracking.base import Tracker, TrialRecord
 
 WORKER_KEY = "automl.worker"  # user attr: which process ran the trial (host:pid)
@@ -44,6 +45,10 @@ class TrialLog:
         self.flush()
 
     def flush(self) -> None:
+        with timed("tracking"):
+            self._flush()
+
+    def _flush(self) -> None:
         while self.pending:
             rec = self.pending[0]
             try:

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import optuna
 
+from automl import timing
 from automl.components.base import BuildContext
 from automl.components.pretrain.checkpoint import collect_curves
-from automl.components.runtime import Runtime, pick_device
+from automl.components.runtime import Runtime, limit_threads, pick_device
 from automl.config import SearchConfig, format_duration, redact_url
 from automl.data.dataset import Dataset
 from automl.data.load import load_dataset
@@ -49,6 +50,7 @@ from automl.search.study import (
 from automl.space.preset import SearchSpace, load_space
 from automl.space.sample import start_points
 from automl.space.spec import ComponentSpec, PipelineSpec
+from automl.timing import timed
 from automl.tracking.base import NullTracker, Tracker
 
 
@@ -82,11 +84,19 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult:
+    """Search, select what ships, refit it and export it; see the module docstring."""
+    with limit_threads(config.n_jobs or os.cpu_count() or 1):
+        return _search(config, tracker)
+
+
+def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
     deadline = Deadline(config.budget.seconds)
-    ds = load_dataset(
-        config.data, label=config.label, unlabelled=config.unlabelled, text_column=config.text_column
-    )
-    profile = profile_dataset(ds)
+    timing.reset()
+    with timed("load"):
+        ds = load_dataset(
+            config.data, label=config.label, unlabelled=config.unlabelled, text_column=config.text_column
+        )
+        profile = profile_dataset(ds)
     metric = METRICS.get(config.metric or default_metric(profile))
     space = load_space(config.space, profile, budget=config.budget.seconds)
     classes, y = encode_labels(ds.y)
@@ -108,16 +118,17 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     _log_regime(profile, space, problem, metric)
     (run_dir / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2, default=str))
 
-    tracker = tracker if tracker is not None else _default_tracker(config)
-    parent = tracker.start_search(
-        config.study_name,
-        _search_params(config, problem, profile, space),
-        description=profile.statement(space.strategies()),
-        resume_id=study.user_attrs.get("automl.mlflow_parent_run_id"),
-    )
-    if parent:
-        study.set_user_attr("automl.mlflow_parent_run_id", parent)
-    tracker.log_artifacts({"": run_dir / "profile.json", "space": Path(space.source)})
+    with timed("tracking"):
+        tracker = tracker if tracker is not None else _default_tracker(config)
+        parent = tracker.start_search(
+            config.study_name,
+            _search_params(config, problem, profile, space),
+            description=profile.statement(space.strategies()),
+            resume_id=study.user_attrs.get("automl.mlflow_parent_run_id"),
+        )
+        if parent:
+            study.set_user_attr("automl.mlflow_parent_run_id", parent)
+        tracker.log_artifacts({"": run_dir / "profile.json", "space": Path(space.source)})
     study.set_user_attr(SETTINGS_KEY, _settings(config, ctx, space))
     _publish_search_end(study, deadline)
     trial_log = TrialLog(tracker, metric)
@@ -131,7 +142,8 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     best = _best_trial(study)
     spec = PipelineSpec.from_dict(best.user_attrs["spec"])
     log.info("Best trial: %d, %s=%.4f: %s", best.number, metric.name, best.value, spec.describe())
-    shipped = plan_shipment(study, y, problem.folds, metric, deadline, seed=config.seed)
+    with timed("selection"):
+        shipped = plan_shipment(study, y, problem.folds, metric, deadline, seed=config.seed)
     _log_shipment(shipped, metric)
     meta = {
         "modality": profile.modality,
@@ -153,9 +165,17 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
     }
     refit_ctx = replace(ctx, runtime=replace(runtime, time_limit=max(deadline.total_left(), 1.0)))
     calibrator = shipped.calibration.calibrator if shipped.calibration else None
-    model_dir, refit_s = refit_and_save(
-        list(shipped.specs), list(shipped.weights), ds.X, y, refit_ctx, run_dir / "model", meta, calibrator
-    )
+    with timed("refit"):
+        model_dir, refit_s = refit_and_save(
+            list(shipped.specs),
+            list(shipped.weights),
+            ds.X,
+            y,
+            refit_ctx,
+            run_dir / "model",
+            meta,
+            calibrator,
+        )
     ssl_curves = collect_curves(runtime.cache_dir, run_dir / "ssl")
     if ssl_curves:
         tracker.log_artifacts({"ssl": ssl_curves})
@@ -184,10 +204,15 @@ def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult
         from automl.report import save_labels, write_report
 
         save_labels(run_dir, y, len(classes))
-        tracker.log_artifacts({"": write_report(run_dir, study)})
+        with timed("report"):
+            report = write_report(run_dir, study)
+        with timed("tracking"):
+            tracker.log_artifacts({"": report})
     except Exception as e:
         log.warning("Could not write the search report: %s: %s", type(e).__name__, e)
-    _export_to_tracker(tracker, model_dir, run_dir)
+    with timed("tracking"):
+        _export_to_tracker(tracker, model_dir, run_dir)
+    _record_time(run_dir, deadline.elapsed(), study)
     tracker.finish_search(
         {
             f"best_{metric.name}": result.best_value,
@@ -502,6 +527,26 @@ def _write_summary(
     }
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _record_time(run_dir: Path, wall: float, study: optuna.Study) -> None:
+    """Where the wall time went, added to summary.json once everything else is done: the
+    seconds per category and when the first trial of this run finished."""
+    path = run_dir / "summary.json"
+    summary = json.loads(path.read_text())
+    started = time.time() - wall
+    ends = [
+        t.datetime_complete.timestamp()
+        for t in study.get_trials(deepcopy=False)
+        if t.state == optuna.trial.TrialState.COMPLETE and t.datetime_complete is not None
+    ]
+    ends = [e - started for e in ends if e >= started]
+    summary["time"] = {
+        "wall": round(wall, 2),
+        "first_trial": round(min(ends), 2) if ends else None,
+        **timing.totals(wall),
+    }
+    path.write_text(json.dumps(summary, indent=2, default=str))
 
 
 def _export_to_tracker(tracker: Tracker, model_dir: Path, run_dir: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 
 from automl.components.base import BuildContext
-from automl.components.runtime import Runtime, pick_device
+from automl.components.runtime import Runtime, limit_threads, pick_device
 from automl.config import Budget, redact_url
 from automl.data.load import load_dataset
 from automl.exceptions import ConfigError
@@ -56,6 +56,19 @@ def work(
     data: Path | None = None,
     cache_dir: Path | None = None,
     n_jobs: int = 1,
+) -> WorkerResult:
+    with limit_threads(n_jobs):
+        return _work(storage_url, study_name, budget, tracking_uri, data, cache_dir, n_jobs)
+
+
+def _work(
+    storage_url: str,
+    study_name: str,
+    budget: Budget | None,
+    tracking_uri: str | None,
+    data: Path | None,
+    cache_dir: Path | None,
+    n_jobs: int,
 ) -> WorkerResult:
     if storage_url.startswith("sqlite"):
         raise ConfigError(

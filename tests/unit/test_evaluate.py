@@ -87,3 +87,16 @@ def test_batched_scores_equal_the_metric_definitions():
         for name in ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc"]:
             m = METRICS.get(name)
             assert np.allclose(score_many(m, y, probas), [m.score(y, p) for p in probas]), name
+
+
+def test_an_expensive_trial_stops_when_it_cannot_catch_up():
+    from automl.search.objective import _cannot_catch_up
+
+    acc = METRICS.get("accuracy")
+    best = (0.80, 0.05)
+    assert _cannot_catch_up([0.50, 0.55], best, acc, 5)  # far below, two folds in
+    assert not _cannot_catch_up([0.75, 0.78], best, acc, 5)  # within reach
+    assert not _cannot_catch_up([0.40], best, acc, 5)  # one fold says too little
+    assert not _cannot_catch_up([0.5] * 5, best, acc, 5)  # finished: nothing left to save
+    loss = METRICS.get("log_loss")
+    assert _cannot_catch_up([1.2, 1.3], (0.4, 0.05), loss, 5)

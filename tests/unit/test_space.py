@@ -20,8 +20,8 @@ def profile(iris_frame):
 
 def test_tabular_preset_loads_and_starts_cheap(profile):
     space = load_space(None, profile)
-    assert {"logreg", "xgboost"} <= set(space.learners)
-    assert space.start[0].learner == "logreg"
+    assert {"probe", "logreg", "xgboost"} <= set(space.learners)
+    assert space.start[0].learner == "probe"  # tunes its own C: the cheap strong first trial
 
 
 def test_narrowing_outside_domain_is_an_error(profile):
@@ -77,7 +77,7 @@ def test_start_points_are_valid_enqueued_trials(profile):
         study.enqueue_trial(params)
     specs = [suggest_pipeline(study.ask(), space) for _ in space.start]
     assert [s.learner.name for s in specs] == [p.learner for p in space.start]
-    assert specs[0].learner.params["C"] == 1.0  # logreg's declared default
+    assert specs[0].learner.params == {"class_weight": "none"}  # the probe's declared default
 
 
 def test_spec_round_trip_and_flat_params():

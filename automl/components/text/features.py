@@ -14,7 +14,7 @@ from automl.components.pretrain.text_mlm import adapted_encoder, adapted_state
 from automl.components.runtime import set_threads
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, frozen_model, load_tokenizer, usable_encoders
-from automl.components.text.window import covering_length, length_domain
+from automl.components.text.window import covering_length, length_domain, windows_domain
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
@@ -31,10 +31,12 @@ class TextEmbedding(CachedViewFeaturizer):
         seed: int = 0,
         ssl_method: str = "none",
         ssl_epochs: int = 1,
+        windows: int = 1,
     ):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
+        self.windows = windows  # consecutive windows read per text (1: the first only)
         self.views = views
         self.strength = strength
         self.seed = seed
@@ -60,7 +62,7 @@ class TextEmbedding(CachedViewFeaturizer):
             # Where the weights came from, without "assembled on first use" vs "assembled":
             # the same weights either way.
             "from": ENCODERS.get(self.encoder).location()[1].removesuffix(" on first use"),
-            "long": "window-mean-v1",
+            **({"windows": self.windows} if self.windows > 1 else {}),
             "pooling": self.pooling,
             "max_length": self.max_length,
             **adapted,
@@ -85,7 +87,7 @@ class TextEmbedding(CachedViewFeaturizer):
             self.pooling,
             info.normalize,
             device=device,
-            chunks=True,
+            windows=self.windows,
         )
         return vec.cpu().numpy()
 
@@ -142,6 +144,7 @@ _EMBED_NAMES = {
     "encoder": "encoder",
     "pooling": "pooling",
     "max_length": "max_length",
+    "windows": "windows",
     "augment.views": "views",
     "augment.strength": "strength",
     **SSL_NAMES,
@@ -149,8 +152,8 @@ _EMBED_NAMES = {
 
 
 def _lengths(profile: DataProfile) -> CategoricalDomain:
-    # Frozen embeddings read long documents as the mean of windows, so the window can stay
-    # at most 512 (past that attention's cost grows with the square of the length).
+    # At most 512: past that attention's cost grows with the square of the length, and long
+    # documents may be read as the mean of several windows instead.
     return length_domain(profile, cap=512)
 
 
@@ -164,6 +167,7 @@ register(
             "encoder": CategoricalDomain(tuple(usable_encoders()) or ("minilm",)),
             "pooling": CategoricalDomain(("mean", "cls")),
             "max_length": _lengths(p),
+            "windows": windows_domain(p),
             "augment.views": IntDomain(0, 4),
             "augment.strength": FloatDomain(0.0, 0.5),
             **ssl_space(Modality.TEXT, p),

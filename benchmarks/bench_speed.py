@@ -1,0 +1,149 @@
+"""Where a short search's time goes, per modality, with and without the unlabelled pool:
+time to the first finished trial, trials finished per minute, and the share of wall time spent
+loading, embedding, on SSL, fitting, predicting, selecting, refitting, tracking and in the
+report (summary.json's ``time``; ``other`` is Optuna, waiting and the display).
+
+    python benchmarks/bench_speed.py --budget 5m [--datasets cifar10-few sst2-few fsdd-few table]
+    python benchmarks/bench_speed.py --code /path/to/other/checkout   # the same on other code
+
+``table`` is 1,000 rows of scikit-learn's digits (64 numeric features, 10 classes) with 500
+more rows as its pool. Searches run one at a time with every core (``--jobs``), as a user's
+would. Counts come from the study itself, so an older checkout without ``time`` in its
+summary still reports trials and the first trial's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+from bench_unlabelled import DATA, LAYOUTS
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SHARES = ("load", "embedding", "ssl", "fit", "predict", "selection", "refit", "tracking", "report", "other")
+
+
+def digits_table(root: Path) -> tuple[Path, Path]:
+    from sklearn.datasets import load_digits
+
+    df = load_digits(as_frame=True).frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    df = df.rename(columns={"target": "label"})
+    train, pool = root / "digits-train.csv", root / "digits-pool.csv"
+    df.iloc[:1000].to_csv(train, index=False)
+    df.iloc[1000:1500].drop(columns="label").to_csv(pool, index=False)
+    return train, pool
+
+
+def run(name: str, pool: bool, budget: str, code: Path | None, work: Path, jobs: int) -> dict:
+    if name == "table":
+        train, unlabelled = digits_table(work)
+    else:
+        train = DATA / name / LAYOUTS[name].train
+        unlabelled = DATA / name / LAYOUTS[name].unlabelled
+    out = work / f"{name}-{'pool' if pool else 'labelled'}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "automl",
+        "search",
+        "--data",
+        str(train),
+        "--budget",
+        budget,
+        "--output",
+        str(out),
+        "--jobs",
+        str(jobs),
+    ]
+    if pool:
+        cmd += ["--unlabelled", str(unlabelled)]
+    env = {**os.environ, **({"PYTHONPATH": str(code)} if code else {})}
+    t0 = time.time()
+    # From a neutral folder: `python -m` puts the working directory first on the path.
+    with open(out.with_suffix(".log"), "w") as log:
+        subprocess.run(cmd, env=env, cwd=work, stdout=log, stderr=log, check=True)
+    wall = time.time() - t0
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'optuna.db'}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
+    ends = sorted(t.datetime_complete.timestamp() - t0 for t in complete if t.datetime_complete)
+    summary = json.loads(next(out.glob("*/summary.json")).read_text())
+    shares = summary.get("time", {})
+    return {
+        "dataset": name,
+        "pool": pool,
+        "wall": wall,
+        "first": ends[0] if ends else None,
+        "complete": len(complete),
+        "finished": len(finished),
+        "per_min": len(finished) / (wall / 60),
+        "shares": {k: shares.get(k) for k in SHARES},
+        "families": sorted({_family(t) for t in complete}),
+    }
+
+
+def _family(trial: optuna.trial.FrozenTrial) -> str:
+    spec = trial.user_attrs.get("spec", {})
+    learner = spec.get("learner", {}).get("name", "?")
+    semi = "+semi" if spec.get("semi") else ""
+    params = {**spec.get("learner", {}).get("params", {}), **(spec.get("features") or {}).get("params", {})}
+    ssl = "+ssl" if params.get("ssl.method", "none") != "none" else ""
+    return learner + semi + ssl
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", default="5m")
+    parser.add_argument("--datasets", nargs="+", default=["cifar10-few", "sst2-few", "fsdd-few", "table"])
+    parser.add_argument("--pool", choices=["both", "with", "without"], default="both")
+    parser.add_argument("--code", type=Path, help="checkout to measure instead of the installed automl")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--results", type=Path, help="append each run as a JSON line here")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pools = {"both": [False, True], "with": [True], "without": [False]}[args.pool]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets:
+            for pool in pools:
+                row = run(name, pool, args.budget, args.code, Path(tmp), args.jobs)
+                rows.append(row)
+                if args.results:
+                    with open(args.results, "a") as f:
+                        f.write(
+                            json.dumps({**row, "budget": args.budget, "code": str(args.code or "")}) + "\n"
+                        )
+                print(
+                    f"{name} pool={pool}: first trial {row['first'] or float('nan'):.0f}s, "
+                    f"{row['finished']} trials in {row['wall']:.0f}s",
+                    flush=True,
+                )
+    print(f"\nbudget {args.budget}, {args.jobs} thread(s), code: {args.code or 'installed'}")
+    head = " ".join(f"{s[:6]:>6}" for s in SHARES)
+    print(
+        f"{'data':12} {'pool':4} {'first':>6} {'trials':>6} {'/min':>5} {'wall':>5} | share of wall: {head}"
+    )
+    for r in rows:
+        shares = r["shares"]
+        cells = " ".join(
+            f"{100 * shares[s] / r['wall']:5.0f}%" if shares.get(s) is not None else "   n/a" for s in SHARES
+        )
+        first = f"{r['first']:5.0f}s" if r["first"] is not None else "   n/a"
+        print(
+            f"{r['dataset']:12} {'yes' if r['pool'] else 'no':4} {first} {r['finished']:6d} "
+            f"{r['per_min']:5.1f} {r['wall']:5.0f} | {cells}"
+        )
+    print("\nstrategy families with a finished trial:")
+    for r in rows:
+        print(f"{r['dataset']:12} {'pool' if r['pool'] else '-':4} {', '.join(r['families'])}")
+
+
+if __name__ == "__main__":
+    main()
