@@ -11,7 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from automl.config import DURATION_FORMS, Budget, SearchConfig
+from automl.config import (
+    DURATION_FORMS,
+    Budget,
+    SearchConfig,
+    check_jobs,
+    check_out_file,
+    check_tracking_uri,
+)
 from automl.exceptions import AutoMLError, LabelColumnUnknown
 from automl.logger import log
 
@@ -57,18 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("search", help="search for the best pipeline and export it")
-    s.add_argument(
-        "--data",
-        required=True,
-        type=Path,
-        help="CSV/Parquet/JSONL table, or a folder with one sub-folder per class",
+    s.add_argument(  # a str: SearchConfig refuses URLs, which Path would fold (https:/...)
+        "--data", required=True, help="CSV/Parquet/JSONL table, or a folder with one sub-folder per class"
     )
     s.add_argument("--budget", required=True, type=_budget, help=f"wall-clock budget: {DURATION_FORMS}")
     s.add_argument("--label", help="label column of a table (default: label/target/class)")
     s.add_argument(
         "--text", dest="text_column", help="text column(s) of a table, comma-separated (default: detected)"
     )
-    s.add_argument("--unlabelled", type=Path, help="unlabelled data of the same kind (file or folder)")
+    s.add_argument("--unlabelled", help="unlabelled data of the same kind (file or folder)")
     s.add_argument("--trials", type=int, help="stop after this many finished trials in the study")
     s.add_argument(
         "--output", type=Path, default=Path("automl-runs"), help="output folder (default: automl-runs)"
@@ -90,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds between worker heartbeats (default 20); "
         "a worker silent for 3 beats has its trial failed and retried",
+    )
+    s.add_argument(
+        "--register",
+        metavar="NAME",
+        help="register the shipped model in the MLflow Model "
+        "Registry as a new version of NAME (serve it with `mlflow models serve -m models:/NAME/<version>`)",
     )
     _add_common(s)
 
@@ -115,8 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict with a saved model")
     p.add_argument(
-        "--model", required=True, type=Path, help="the model folder of a search (automl-runs/<name>/model)"
+        "--model",
+        required=True,
+        help="the model folder of a search (automl-runs/<study>/model), its study or output folder, "
+        "or an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>)",
     )
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI, for an MLflow model URI in --model")
+    p.add_argument("--cache", type=Path, help="cache embeddings in this folder (default: none written)")
     p.add_argument("--data", required=True, type=Path, help="table, folder or file to predict on")
     p.add_argument("--out", required=True, type=Path, help="CSV to write: prediction + proba_<class> columns")
     _add_common(p)
@@ -171,11 +187,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     if shipped is not None:
         print(f"shipped: {shipped.describe()}")
         print(f"  {shipped.sentence(result.metric)}")
+    if result.curve_sentence:
+        print(f"  {result.curve_sentence}")
     print(
         f"best single trial: {result.metric} {result.best_value:.4f} CV (trial {result.best_trial}, "
         f"optimistic: the best of {result.n_complete}): {result.best_spec.describe()}"
     )
-    print(f"model: {result.model_dir}")
+    print(f"model: {result.model_dir} ({_size(result.model_dir)})")
     print(f"predict: automl predict --model {result.model_dir} --data NEW_DATA --out predictions.csv")
     print(f"runs: automl ui --output {config.output}")
     return 0
@@ -184,6 +202,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from automl.search.worker import work
 
+    check_jobs(args.n_jobs)
+    if args.tracking_uri:
+        check_tracking_uri(args.tracking_uri)
     _quiet_optuna()
     result = work(
         args.storage,
@@ -202,22 +223,42 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _ask_label(columns: list[str]) -> str:
-    print("Which column is the label?")
-    for i, c in enumerate(columns, 1):
+    return _ask_choice("Which column is the label?", columns)
+
+
+def _ask_choice(question: str, choices: list[str]) -> str:
+    print(question)
+    for i, c in enumerate(choices, 1):
         print(f"  {i:2d}. {c}")
     while True:
         answer = input("number or name: ").strip()
-        if answer.isdigit() and 1 <= int(answer) <= len(columns):
-            return columns[int(answer) - 1]
-        if answer in columns:
+        if answer.isdigit() and 1 <= int(answer) <= len(choices):
+            return choices[int(answer) - 1]
+        if answer in choices:
             return answer
-        print(f"{answer!r} is neither a listed number nor a column name.")
+        print(f"{answer!r} is neither a listed number nor one of the names.")
+
+
+def _size(folder: Path) -> str:
+    size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from automl.export.locate import SeveralModels
     from automl.predict import Predictor
 
-    frame = Predictor.load(args.model).predict_file(args.data, args.out)
+    check_out_file(args.out, args.data)
+    cache = str(args.cache) if args.cache else None
+    try:
+        predictor = Predictor.load(args.model, args.device, cache, args.tracking_uri)
+    except SeveralModels as e:
+        if not sys.stdin.isatty():
+            raise
+        chosen = _ask_choice("Which search's model?", [str(c) for c in e.choices])
+        print(f"(next time: --model {chosen})")
+        predictor = Predictor.load(chosen, args.device, cache)
+    frame = predictor.predict_file(args.data, args.out)
     print(f"wrote {len(frame)} predictions to {args.out}")
     return 0
 
@@ -259,19 +300,38 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    summaries = sorted(args.output.glob("*/summary.json"))
-    if not summaries:
+    if not args.output.is_dir():
+        raise AutoMLError(
+            f"--output {args.output} does not exist (or is not a folder). Pass the folder given "
+            "to `automl search --output` (default automl-runs)."
+        )
+    rows = [row for path in sorted(args.output.glob("*/summary.json")) if (row := _run_row(path))]
+    if not rows:
         print(f"No finished searches in {args.output}.")
         return 0
     print(f"{'study':32} {'metric':18} {'best':>8} {'trials':>7} {'budget':>8}  finished")
-    for path in summaries:
+    print("\n".join(rows))
+    return 0
+
+
+def _run_row(path: Path) -> str | None:
+    """One line of `automl runs`, or None (with a warning) for a summary it cannot read."""
+    try:
         s = json.loads(path.read_text())
         n = sum(s["trials"].values())
-        print(
+        return (
             f"{s['study'][:32]:32} {s['metric']:18} {s['best_value']:8.4f} {n:7d} "
             f"{s['budget']:>8}  {s['finished_at']}"
         )
-    return 0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        why = f"no {e} entry" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        log.warning(
+            "Skipping %s: not a complete search summary (%s). The search may have been "
+            "interrupted; re-run it to rewrite the file.",
+            path,
+            why,
+        )
+        return None
 
 
 def cmd_report(args: argparse.Namespace) -> int:

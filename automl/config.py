@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,23 @@ class SearchConfig:
     study: str | None = None  # None: derived from the data path
     n_jobs: int | None = None  # threads for one trial; None: all cores
     heartbeat: float = 20.0  # seconds between worker heartbeats; a silent worker's trial fails after 3x
+    register: str | None = None  # MLflow Model Registry name: the shipped model becomes a new version
 
     def __post_init__(self) -> None:
+        check_local_path(self.data, "--data")
+        object.__setattr__(self, "data", Path(self.data))  # the API may pass a str
+        if self.unlabelled is not None:
+            check_local_path(self.unlabelled, "--unlabelled")
+            object.__setattr__(self, "unlabelled", Path(self.unlabelled))
+        check_output_folder(Path(self.output))
+        if self.study is not None:
+            check_study_name(self.study)
+        if self.tracking_uri is not None:
+            check_tracking_uri(self.tracking_uri)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, but got {self.seed}.")
+        if self.n_jobs is not None:
+            check_jobs(self.n_jobs)
         if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--trials must be at least 1, but got {self.trials}.")
         if not 1 <= self.heartbeat <= 3600:
@@ -112,3 +128,95 @@ def redact_url(url: str | None) -> str | None:
     if not url:
         return url
     return re.sub(r"(?<=://)([^:/@]+):([^@]+)@", r"\1:***@", url)
+
+
+# numpy's legacy seeding (Optuna's samplers) takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+# MLflow's tracking store schemes (a database scheme may name its driver: mysql+pymysql).
+TRACKING_SCHEMES = (
+    "file",
+    "http",
+    "https",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+    "databricks-uc",
+    "uc",
+)
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # "https:/x" too: Path() folds "//" into "/"
+
+
+def check_local_path(value: str | Path, flag: str) -> None:
+    """``--data``/``--unlabelled`` name local files: a URL is refused with the fix."""
+    text = str(value)
+    if _URL.match(text):
+        raise ConfigError(
+            f"{flag} {text} is a URL; automl reads local files and folders only. Download it "
+            f"first (e.g. `curl -LO {text}`) and pass the local path to {flag}."
+        )
+
+
+def check_output_folder(path: Path, flag: str = "--output") -> None:
+    """A folder that exists or can be created, and can be written to."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file, not a folder. Pass a folder (it is created if missing).")
+    _check_creatable(path, flag)
+
+
+def check_out_file(out: Path, data: Path | None = None, flag: str = "--out") -> None:
+    """A file to write (missing folders are created): not a folder, not the input file."""
+    if out.is_dir():
+        raise ConfigError(
+            f"{flag} {out} is a folder, but {flag} names the CSV file to write, e.g. {out / 'predictions.csv'}."
+        )
+    if data is not None and out.resolve() == Path(data).resolve():
+        raise ConfigError(
+            f"{flag} {out} is the same file as --data: the predictions would overwrite the input. "
+            f"Pass another file to {flag}."
+        )
+    _check_creatable(out.parent, flag, shown=out)
+
+
+def _check_creatable(path: Path, flag: str, shown: Path | None = None) -> None:
+    """``path`` exists as a folder, or its nearest existing ancestor is a writable folder."""
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(
+            f"{flag} {shown or path} is under {existing}, which is a file, not a folder. "
+            "Pass a path in a folder."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{flag} {shown or path}: the folder {existing} is not writable. Pass a folder you "
+            "can write to, or fix its permissions."
+        )
+
+
+def check_study_name(name: str) -> None:
+    """Study names become folder names under --output, so they must stay one folder deep."""
+    if not name.strip() or name in (".", "..") or any(s in name for s in ("/", "\\", "\0")):
+        raise ConfigError(
+            f"--study {name!r} cannot be used: the study name becomes a folder inside --output, so "
+            "it must be non-empty and hold no path separator ('/', '\\') and not be '.' or '..'. "
+            "Use letters, digits, '-', '_' or '.', e.g. --study iris-2."
+        )
+
+
+def check_tracking_uri(uri: str) -> None:
+    """An MLflow tracking URI of a scheme MLflow stores runs in (a plain path is a file store)."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", uri)
+    if m and m.group(1).split("+")[0].lower() not in TRACKING_SCHEMES:
+        raise ConfigError(
+            f"--tracking-uri {uri} has the unsupported scheme {m.group(1)!r}. Use an MLflow "
+            "server (http://host:5000), a database (sqlite:///path/mlflow.db, "
+            "postgresql://user@host/db) or leave it out for the store in --output."
+        )
+
+
+def check_jobs(n_jobs: int) -> None:
+    if n_jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1 (threads per trial), but got {n_jobs}.")

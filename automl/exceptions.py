@@ -27,3 +27,12 @@ class LabelColumnUnknown(DataError):
     def __init__(self, message: str, columns: list[str]) -> None:
         super().__init__(message)
         self.columns = columns
+
+
+def show_values(values, limit: int = 5) -> str:
+    """``'a', 'b', 3 ... (12 in all)``: values as a user typed them, never numpy reprs
+    (``np.str_('a')``) that would leak from ``repr`` of array items."""
+    items = list(values)
+    plain = [v.item() if hasattr(v, "item") and callable(v.item) else v for v in items[:limit]]
+    shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in plain)
+    return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")

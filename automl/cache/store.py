@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+# Items embedded between two writes to the cache: ~10-60 s of a CPU's work for images.
+CHUNK = 256
+
 
 def make_key(**parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -70,15 +73,19 @@ class EmbeddingTable:
             self._index[k] = row
         self._seen.add(name)
 
-    def lookup_or_compute(self, keys: Sequence[str], compute) -> np.ndarray:
-        """Rows for ``keys``; ``compute(missing_positions) -> matrix`` fills the misses."""
+    def lookup_or_compute(self, keys: Sequence[str], compute, chunk: int = CHUNK) -> np.ndarray:
+        """Rows for ``keys``; ``compute(missing_positions) -> matrix`` fills the misses, a
+        ``chunk`` of items at a time, each stored as it is done: a step stopped by its deadline
+        keeps what it computed, and the next trial starts from there."""
         mask, _ = self.get(keys)
         missing = np.flatnonzero(~mask)
         if len(missing):
             unique: dict[str, int] = {}
             for pos in missing.tolist():
                 unique.setdefault(keys[pos], pos)
-            self.put(list(unique), compute(np.array(list(unique.values()))))
+            names, positions = list(unique), list(unique.values())
+            for i in range(0, len(names), chunk):
+                self.put(names[i : i + chunk], compute(np.array(positions[i : i + chunk])))
         return np.stack([self._index[k] for k in keys])
 
 

@@ -23,7 +23,7 @@ def _soundfile():
     try:
         import soundfile
     except ImportError:
-        raise DataError("Reading audio needs the soundfile package: pip install 'automl[audio]'.") from None
+        raise DataError('Reading audio needs the soundfile package: pip install "automl[audio]".') from None
     return soundfile
 
 

@@ -12,6 +12,22 @@ from automl.logger import log
 
 # A few unreadable files should not sink a search; past this share the folder is suspect.
 MAX_BAD_FRACTION = 0.2
+# What operating systems and zip tools leave in folders: macOS "._x.png" AppleDouble files,
+# .DS_Store and __MACOSX/, Windows Thumbs.db/desktop.ini. Never data, never "corrupt".
+SYSTEM_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+
+
+def is_hidden(path: Path, root: Path) -> bool:
+    return any(p.startswith(".") or p in SYSTEM_NAMES for p in path.relative_to(root).parts)
+
+
+def visible_files(root: Path, suffixes: set[str] | None = None) -> list[Path]:
+    """Files under ``root`` (any depth, sorted) with one of ``suffixes``, hidden ones left out."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not is_hidden(p, root) and (suffixes is None or p.suffix.lower() in suffixes)
+    )
 
 
 def scan_class_folders(
@@ -22,7 +38,7 @@ def scan_class_folders(
     ``check(path)`` returns None for a usable file or the reason it is not; unusable files are
     skipped with a warning and listed in the notes.
     """
-    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not is_hidden(d, root))
     if not classes:
         raise DataError(
             f"{root} has no class sub-folders. Put each class's {kind} files in its "
@@ -31,7 +47,7 @@ def scan_class_folders(
     paths, labels, bad, notes = [], [], [], []
     empty = []
     for d in classes:
-        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        files = visible_files(d, suffixes)
         if not files:
             empty.append(d.name)
             continue
@@ -74,12 +90,9 @@ def scan_flat_folder(
         if root.suffix.lower() in suffixes:
             files = [root]
         else:  # a text file listing paths, one per line
-            files = [Path(line.strip()) for line in root.read_text().splitlines() if line.strip()]
-            missing = [str(f) for f in files if not f.is_file()]
-            if missing:
-                raise DataError(f"{root} lists {len(missing)} file(s) that do not exist, e.g. {missing[0]}.")
+            files = _listed_files(root, suffixes, kind)
     else:
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        files = visible_files(root, suffixes)
     good, bad = [], []
     for f in files:
         why = check(f)
@@ -91,6 +104,29 @@ def scan_flat_folder(
     if not good:
         raise DataError(f"No usable {kind} files in {root} (looked for {', '.join(sorted(suffixes))}).")
     return np.array(good, dtype=object), notes
+
+
+def _listed_files(listing: Path, suffixes: set[str], kind: str) -> list[Path]:
+    """The files a text file lists, one path per line; all must exist."""
+    try:
+        lines = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    except (UnicodeDecodeError, OSError):
+        lines = []
+    files = [Path(line) for line in lines]
+    missing = [str(f) for f in files if not f.is_file()]
+    if not files or len(missing) == len(files):
+        raise DataError(
+            f"{listing} is not {kind} data: not an {kind} file ({', '.join(sorted(suffixes))}), not a "
+            f"folder of them, and its lines are not paths of {kind} files"
+            + (f" (the first line is {missing[0][:80]!r})" if missing else "")
+            + f". This needs {kind} files: pass one, a folder of them, or a text file listing their paths."
+        )
+    if missing:
+        raise DataError(
+            f"{listing} lists {len(missing)} {kind} file(s) that do not exist, e.g. {missing[0]}. "
+            "Fix the paths (relative ones are read from the current folder) or remove those lines."
+        )
+    return files
 
 
 def duplicates_across_classes(paths: np.ndarray, labels: np.ndarray) -> list[str]:

@@ -20,7 +20,7 @@ def _pil():
     try:
         from PIL import Image
     except ImportError:
-        raise DataError("Reading images needs Pillow: pip install 'automl[image]'.") from None
+        raise DataError('Reading images needs Pillow: pip install "automl[image]".') from None
     return Image
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 
-from automl.exceptions import DataError, LabelColumnUnknown
+from automl.exceptions import DataError, LabelColumnUnknown, show_values
+from automl.logger import log
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".json"}
 LABEL_CANDIDATES = ("label", "target", "class", "y")
+SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+# Text tables hold no NUL bytes and few control characters; past this share of the first
+# bytes the file is binary (a spreadsheet, an archive, an image renamed .csv).
+MAX_CONTROL_SHARE = 0.05
+SNIFF_BYTES = 8192
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -18,8 +25,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"Data file {path} does not exist. Check the path passed to --data.")
     if path.stat().st_size == 0:
         raise DataError(
-            f"Data file {path} is empty (0 bytes). Point --data at a file with a header "
-            "row and at least a few labelled rows."
+            f"Data file {path} is empty (0 bytes). Point --data at a file with a header row and data rows."
         )
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -27,13 +33,16 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path}: unsupported file type {suffix!r}. Use one of "
             f"{', '.join(sorted(TABLE_SUFFIXES))}, or a folder of images/audio clips."
         )
+    sep = "\t" if suffix == ".tsv" else ","
+    if suffix not in (".parquet", ".pq"):
+        check_text_file(path)
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         elif suffix in (".jsonl", ".json"):
             df = pd.read_json(path, lines=suffix == ".jsonl")
         else:
-            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+            df = pd.read_csv(path, sep=sep, encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(
             f"{path} is not valid UTF-8 (byte {e.start}: {e.reason}). Re-save it as "
@@ -44,7 +53,61 @@ def read_table(path: Path) -> pd.DataFrame:
     if df.shape[1] == 0 or len(df) == 0:
         raise DataError(f"{path} has no rows or no columns. It needs a header row and data rows.")
     df.columns = [str(c) for c in df.columns]
+    if suffix in (".csv", ".tsv"):
+        check_separator(df, path, sep)
+        warn_duplicate_names(path, sep)
     return df
+
+
+def check_text_file(path: Path) -> None:
+    """Refuse binary files and UTF-16 before pandas reports them as a decoding error."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(
+            f"{path} is UTF-16 text (Excel's 'Unicode Text'). Save it as 'CSV UTF-8', or convert "
+            f"it: `iconv -f utf-16 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}`."
+        )
+    control = sum(b < 32 and b not in (9, 10, 13) for b in head)
+    if b"\0" in head or control > MAX_CONTROL_SHARE * len(head):
+        kind = "a zip archive (an .xlsx workbook?)" if head.startswith(b"PK\x03\x04") else "binary data"
+        raise DataError(
+            f"{path} is not a text table: its first bytes are {kind}, not CSV text. Export the "
+            "data as CSV (UTF-8) or Parquet and pass that file to --data."
+        )
+
+
+def check_separator(df: pd.DataFrame, path: Path, sep: str) -> None:
+    """One column whose name holds another separator: the file uses that separator."""
+    if df.shape[1] != 1:
+        return
+    header = df.columns[0]
+    found = [(header.count(s), s) for s in SEPARATORS if s != sep and s in header]
+    if not found:
+        return
+    other = max(found)[1]
+    fix = {",": "Rename it to .csv", "\t": "Rename it to .tsv"}.get(
+        other, "Save it comma-separated (.csv) or tab-separated (.tsv)"
+    )
+    shown = header if len(header) <= 60 else header[:57] + "..."
+    raise DataError(
+        f"{path} was read as one column called {shown!r}: the file looks {SEPARATORS[other]}-separated, "
+        f"but {path.suffix} files are read as {SEPARATORS[sep]}-separated. {fix}."
+    )
+
+
+def warn_duplicate_names(path: Path, sep: str) -> None:
+    """pandas renames a repeated column ``x`` to ``x.1``; say so, from the header line itself."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        names = next(csv.reader(f, delimiter=sep), [])
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        log.warning(
+            "%s: duplicate column name(s) %s; the repeats are read as %s. Give every column its own name.",
+            path,
+            show_values(repeated),
+            show_values([f"{n}.1" for n in repeated]),
+        )
 
 
 def detect_label(df: pd.DataFrame, label: str | None, source: str) -> str:

@@ -43,7 +43,7 @@ def text_columns(X: pd.DataFrame, text_column: str | None, source: str) -> list[
 
 
 def join_text(X: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    parts = X[cols].fillna("").astype(str)
+    parts = X[cols].astype(object).fillna("").astype(str)
     return parts.agg(lambda r: SEPARATOR.join(v for v in r if v.strip()), axis=1).to_numpy(dtype=object)
 
 
@@ -52,10 +52,15 @@ def make_text_dataset(
 ) -> Dataset:
     texts = join_text(X, cols)
     empty = np.flatnonzero([not t.strip() for t in texts])
+    if len(empty) == len(texts):
+        raise DataError(
+            f"{source}: the text column(s) {cols} are empty in every labelled row. Pass the "
+            "column(s) that hold the text with --text."
+        )
     if len(empty):
         raise DataError(
             f"{source}: {len(empty)} labelled row(s) have empty text in {cols} "
-            f"(first rows: {list(empty[:5] + 2)}, counting the header as line 1). "
+            f"(first rows: {[int(i) + 2 for i in empty[:5]]}, counting the header as line 1). "
             "Remove them or fill in the text."
         )
     notes = [f"Text from column(s) {cols}."]

@@ -57,6 +57,8 @@ def render(inp: ReportInputs) -> str:
         _section("strategies", "Learners and strategies: best score and time", _strategies),
         _section("folds", f"Per-fold scores of the top {SPREAD_TRIALS} trials", _folds),
         _section("quality", "Best trial, per class (out of fold)", _quality),
+        _section("labels", "Would more labels help?", _labels),
+        _section("label-issues", "Labels that look wrong", _label_issues),
     ]
     body = "".join(render_section(inp) for render_section in sections)
     shipped = s.get("shipped") or {}
@@ -150,6 +152,62 @@ def _shipped(inp: ReportInputs) -> str:
             f"calibration error {cal['ece_before']:.3f} -> {cal['ece_after']:.3f}.</p>"
         )
     return "".join(parts)
+
+
+def _labels(inp: ReportInputs) -> str:
+    path = inp.run_dir / "learning_curve.json"
+    if not path.is_file():
+        raise ReportGap("No learning curve was measured for this search (written by an older automl).")
+    data = json.loads(path.read_text())
+    notes = "".join(f"<li>{escape(s)}</li>" for s in data.get("skipped", []))
+    if not data["curves"]:
+        raise ReportGap("The learning curve was skipped: " + "; ".join(data.get("skipped", [])))
+    sentences = "".join(
+        f"<li>Trial {c['trial']} (<code>{escape(c['pipeline'])}</code>): {escape(c['sentence'])}.</li>"
+        for c in data["curves"]
+    )
+    return (
+        "<p>The pipeline re-scored on the same folds with 25, 50 and 75% of each training fold's labels "
+        "per class; the dashed line and bars are the forecast at 2x and 4x the labels, with the range "
+        "from a bootstrap over folds.</p>"
+        f"<ul>{sentences}</ul>"
+        + plots.learning_curves(data["curves"], inp.summary["metric"])
+        + (f'<ul class="note">{notes}</ul>' if notes else "")
+    )
+
+
+def _label_issues(inp: ReportInputs) -> str:
+    import pandas as pd
+
+    path = inp.run_dir / "label_issues.csv"
+    if not path.is_file():
+        raise ReportGap("No label check was written for this search.")
+    frame = pd.read_csv(path)
+    if frame.empty:
+        return _note("No labelled item's out-of-fold prediction disagrees confidently with its label.")
+    body = [
+        [
+            r.rank,
+            escape(str(r.item))[:120],
+            escape(str(r.given_label)),
+            escape(str(r.suggested_label)),
+            _num(r.self_confidence, 2),
+            _num(r.suggested_confidence, 2),
+        ]
+        for r in frame.head(20).itertuples()
+    ]
+    return (
+        f"<p>{len(frame)} labelled item(s) whose out-of-fold probabilities point to another class "
+        "(confident learning: per-class thresholds, least self-confident first). This is advice: "
+        "the labels were not changed. All of them are in <code>label_issues.csv</code>.</p>"
+        + _table(
+            ["rank", "item", "given", "suggested", "p(given)", "p(suggested)"],
+            body,
+            numeric={0, 4, 5},
+            raw={1, 2, 3},
+            table_id="label-issues-table",
+        )
+    )
 
 
 def _describe(pipeline: dict) -> str:

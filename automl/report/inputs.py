@@ -17,6 +17,7 @@ import optuna
 
 from automl.data.profile import DataProfile
 from automl.exceptions import AutoMLError
+from automl.logger import log
 from automl.search.objective import MAX_OOF_VALUES
 from automl.search.study import Problem, make_storage, stored_problem
 
@@ -55,10 +56,20 @@ def save_labels(run_dir: Path, y: np.ndarray, n_classes: int) -> Path | None:
 
 def load_inputs(run_dir: Path, study: optuna.Study | None = None, storage: str | None = None) -> ReportInputs:
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise AutoMLError(
+            f"--run {run_dir} does not exist (or is not a folder). Pass the run folder of a "
+            "finished search: <output>/<study>, e.g. automl-runs/wine."
+        )
     summary = _read_json(run_dir / "summary.json", run_dir)
     profile = DataProfile.from_dict(_read_json(run_dir / "profile.json", run_dir))
     if study is None:
-        study = _load_study(run_dir, summary["study"], storage or _recorded(summary))
+        if not isinstance(summary.get("study"), str):
+            raise AutoMLError(
+                f"{run_dir / 'summary.json'} names no study: it is not a complete search summary. "
+                "Re-run the search (the same --study resumes) to rewrite it."
+            )
+        study = _load_study(run_dir, summary["study"], storage or _recorded(summary, run_dir))
     labels = run_dir / LABELS_FILE
     y = np.asarray(json.loads(labels.read_text())["y"], dtype=int) if labels.is_file() else None
     return ReportInputs(run_dir, summary, profile, stored_problem(study), study, y)
@@ -71,13 +82,30 @@ def _read_json(path: Path, run_dir: Path) -> dict[str, Any]:
             "search. Pass --run <output>/<study> (e.g. automl-runs/wine), after "
             "`automl search` has finished."
         )
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise AutoMLError(
+            f"{path} is not valid JSON ({str(e).splitlines()[0]}): the search may have been "
+            "interrupted while writing it. Re-run the search (the same --study resumes) to rewrite it."
+        ) from None
+    if not isinstance(data, dict):
+        raise AutoMLError(f"{path} holds no JSON object: it is not a file written by `automl search`.")
+    return data
 
 
-def _recorded(summary: dict) -> str | None:
-    """The storage URL the search recorded, unless its credentials were redacted."""
+def _recorded(summary: dict, run_dir: Path) -> str | None:
+    """The storage URL the search recorded, unless its credentials were redacted, or its SQLite
+    file is gone (the output folder was moved or copied: then the optuna.db beside the run)."""
     url = summary.get("storage")
-    return url if url and "***" not in url else None
+    if not url or "***" in url:
+        return None
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+        log.warning(
+            "The search's storage %s is gone; reading the study from the optuna.db beside %s.", url, run_dir
+        )
+        return None
+    return url
 
 
 def _load_study(run_dir: Path, name: str, storage: str | None) -> optuna.Study:

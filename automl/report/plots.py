@@ -109,6 +109,27 @@ def confusion(q: ClassQuality) -> str:
     return to_svg(fig)
 
 
+def learning_curves(curves: list[dict], metric: str) -> str:
+    """Scores against labels per class (fold mean, ± fold std) and the forecast at 2x and 4x
+    with its range, one colour per curve."""
+    fig = Figure(figsize=(WIDTH, 3.4))
+    ax = fig.subplots()
+    for curve, colour in zip(curves, (BLUE, GREEN, RED)):
+        sizes, means, stds = curve["sizes"], curve["means"], curve["stds"]
+        label = f"trial {curve['trial']} ({curve['learner']})"
+        ax.errorbar(sizes, means, yerr=stds, fmt="o-", color=colour, capsize=3, label=label)
+        factors = sorted(curve["forecasts"], key=float)
+        xs = [sizes[-1] * float(f) for f in factors]
+        points = [curve["forecasts"][f] for f in factors]
+        ax.plot([sizes[-1], *xs], [means[-1], *[p[0] for p in points]], "--", color=colour)
+        ax.vlines(xs, [p[1] for p in points], [p[2] for p in points], color=colour, alpha=0.5, linewidth=4)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("labels per class (training folds)")
+    ax.set_ylabel(metric)
+    ax.legend(loc="best", fontsize=8)
+    return to_svg(fig)
+
+
 def seconds_per_group(stats: list[GroupStats]) -> str:
     return bars(
         {g.name: g.seconds for g in sorted(stats, key=lambda g: -g.seconds)},

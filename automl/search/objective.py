@@ -13,7 +13,7 @@ from automl.data.splits import FoldPlan
 from automl.logger import log
 from automl.pipeline.calibration import expected_calibration_error, log_loss
 from automl.pipeline.metrics import MetricInfo
-from automl.search.budget import Deadline
+from automl.search.budget import HARD_STOP_GRACE, Deadline, DeadlineReached, hard_deadline
 from automl.search.evaluate import BudgetExhausted, FoldError, cross_validate
 from automl.search.study import best_first, value_of
 from automl.space.preset import SearchSpace
@@ -65,21 +65,28 @@ class Objective:
                 )
 
         try:
-            result = cross_validate(
-                spec,
-                self.X,
-                self.y,
-                folds,
-                self.metric,
-                self.ctx,
-                time_left=self.deadline.search_left,
-                on_fold=on_fold,
-            )
-        except BudgetExhausted as e:
-            trial.set_user_attr("stopped", str(e))
-            raise optuna.TrialPruned(str(e)) from None
+            # The search's end is this trial's hard end: whatever step overruns is stopped.
+            with hard_deadline(self.deadline.search_left() + HARD_STOP_GRACE):
+                result = cross_validate(
+                    spec,
+                    self.X,
+                    self.y,
+                    folds,
+                    self.metric,
+                    self.ctx,
+                    time_left=self.deadline.search_left,
+                    on_fold=on_fold,
+                )
+        except (BudgetExhausted, DeadlineReached) as e:
+            trial.set_user_attr("stopped", f"budget spent: {e}")
+            raise optuna.TrialPruned(f"budget spent: {e}") from None
         except FoldError as e:
             trial.set_user_attr("error", f"{e}\n{e.trace}")
+            raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:  # recorded on the trial: Optuna keeps no reason for a failure
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
             raise
         trial.set_user_attr("fit_seconds", result.fit_seconds)
         if result.oof is not None:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 
 from automl import timing
 from automl.components.base import BuildContext
@@ -27,13 +29,22 @@ from automl.exceptions import AutoMLError
 from automl.export.refit import refit_and_save
 from automl.logger import log
 from automl.pipeline.metrics import METRICS, MetricInfo, default_metric
-from automl.search.budget import Deadline
+from automl.search.budget import (
+    OVERTIME_SECONDS,
+    OVERTIME_SHARE,
+    Deadline,
+    DeadlineReached,
+    hard_deadline,
+)
 from automl.search.evaluate import cross_validate
-from automl.search.loop import TrialLog, backfill, run_trials, wait_for_running
+from automl.search.frozen import FROZEN_KEY, check_frozen, freeze, problem_view
+from automl.search.learning import CURVE_FILE, CURVE_SHARE, ISSUES_FILE, measure_curves, write_label_issues
+from automl.search.loop import WORKER_KEY, TrialLog, backfill, run_trials, wait_for_running
 from automl.search.objective import Objective, trial_record
 from automl.search.progress import SearchStatus, live_status
 from automl.search.quota import StudyLock
-from automl.search.shipped import ShipPlan, plan_shipment
+from automl.search.shipped import ShipPlan, fallback_trials, plan_shipment
+from automl.search.signals import Stop, graceful_stop
 from automl.search.study import (
     FINISHED,
     PROBLEM_KEY,
@@ -52,6 +63,7 @@ from automl.space.sample import start_points
 from automl.space.spec import ComponentSpec, PipelineSpec
 from automl.timing import timed
 from automl.tracking.base import NullTracker, Tracker
+from automl.tracking.model_registry import MODEL_ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class SearchResult:
     tracking_uri: str | None = None
     parent_run_id: str | None = None
     shipped: ShipPlan | None = None  # what the model folder holds, and its CV estimate
+    curve_sentence: str | None = None  # what more labels would buy, when the curve was measured
 
 
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,12 +98,13 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def search(config: SearchConfig, tracker: Tracker | None = None) -> SearchResult:
     """Search, select what ships, refit it and export it; see the module docstring."""
-    with limit_threads(config.n_jobs or os.cpu_count() or 1):
-        return _search(config, tracker)
+    with limit_threads(config.n_jobs or os.cpu_count() or 1), graceful_stop() as stop:
+        return _search(config, tracker, stop)
 
 
-def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
+def _search(config: SearchConfig, tracker: Tracker | None, stop: Stop) -> SearchResult:
     deadline = Deadline(config.budget.seconds)
+    deadline.set_aside(CURVE_SHARE * config.budget.seconds)  # the learning curve's share
     timing.reset()
     with timed("load"):
         ds = load_dataset(
@@ -106,6 +120,9 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
     storage = make_storage(config.storage_url, config.heartbeat)
     study, created = open_study(storage, config.study_name, metric.direction, config.seed)
     problem = _problem(study, ds, profile, metric, y, classes, config, space)
+    space = _freeze_or_check(study, created, space, ds, config, metric, profile)
+    if not created:
+        _fail_orphans(study)
     if created:
         for params in start_points(space, profile):
             study.enqueue_trial(params, skip_if_exists=True)
@@ -137,6 +154,16 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
     )
     if stopped_by != "interrupted":
         wait_for_running(study, timeout=max(0.0, deadline.total_left() - deadline.reserve))
+    curves = None
+    if stopped_by != "interrupted":
+        try:
+            with timed("learning_curve"):
+                curves = measure_curves(
+                    study, ds.X, y, problem.folds, metric, ctx, deadline.aside_left(), run_dir
+                )
+        except KeyboardInterrupt:
+            log.warning("Learning curve skipped: interrupted.")
+    stop.finishing()  # from here a signal no longer interrupts: the export completes
     _backfill(study, tracker, trial_log)
 
     best = _best_trial(study)
@@ -145,6 +172,16 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
     with timed("selection"):
         shipped = plan_shipment(study, y, problem.folds, metric, deadline, seed=config.seed)
     _log_shipment(shipped, metric)
+    best_oof = best.user_attrs.get("oof")
+    shipped_oof = shipped.selection.oof if shipped.selection is not None else best_oof
+    write_label_issues(
+        None if shipped_oof is None else np.asarray(shipped_oof), y, classes.tolist(), ds.X, run_dir
+    )
+    if curves:
+        for curve in curves["curves"]:
+            log.info(
+                "Learning curve of trial %d (%s): %s.", curve["trial"], curve["learner"], curve["sentence"]
+            )
     meta = {
         "modality": profile.modality,
         "classes": classes.tolist(),
@@ -160,21 +197,16 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
         "selection_rule": shipped.rule,
         "calibration": shipped.calibration.to_dict() if shipped.calibration else None,
         "study": config.study_name,
-        "data": str(config.data),
+        "data": str(Path(config.data).resolve()),  # for `automl suggest`, when it is still there
+        "label": config.label,
+        "text_column": config.text_column,
+        "fingerprint": problem.fingerprint,
         "profile": profile.to_dict(),
+        "categories": _categories(ds, profile),
     }
-    refit_ctx = replace(ctx, runtime=replace(runtime, time_limit=max(deadline.total_left(), 1.0)))
-    calibrator = shipped.calibration.calibrator if shipped.calibration else None
     with timed("refit"):
-        model_dir, refit_s = refit_and_save(
-            list(shipped.specs),
-            list(shipped.weights),
-            ds.X,
-            y,
-            refit_ctx,
-            run_dir / "model",
-            meta,
-            calibrator,
+        model_dir, refit_s, shipped = _refit(
+            shipped, study, ds.X, y, ctx, run_dir / "model", meta, metric, deadline, config.budget.seconds
         )
     ssl_curves = collect_curves(runtime.cache_dir, run_dir / "ssl")
     if ssl_curves:
@@ -198,6 +230,7 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
         tracking_uri=redact_url(config.tracking),
         parent_run_id=parent,
         shipped=shipped,
+        curve_sentence=curves["curves"][0]["sentence"] if curves else None,
     )
     _write_summary(result, study, metric, config, refit_s, baseline, shipped)
     try:  # the report is a convenience: it must never fail a search that has its model
@@ -207,11 +240,15 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
         with timed("report"):
             report = write_report(run_dir, study)
         with timed("tracking"):
-            tracker.log_artifacts({"": report})
+            tracker.log_artifacts(
+                {"": report, "labels": run_dir / ISSUES_FILE, "learning": run_dir / CURVE_FILE}
+            )
     except Exception as e:
         log.warning("Could not write the search report: %s: %s", type(e).__name__, e)
     with timed("tracking"):
-        _export_to_tracker(tracker, model_dir, run_dir)
+        logged = _export_to_tracker(tracker, model_dir, run_dir)
+        if config.register:
+            _register(config, parent if logged else None, shipped, problem)
     _record_time(run_dir, deadline.elapsed(), study)
     tracker.finish_search(
         {
@@ -225,6 +262,7 @@ def _search(config: SearchConfig, tracker: Tracker | None) -> SearchResult:
             f"shipped_{metric.name}_estimate": shipped.estimate["mean"],
             f"shipped_{metric.name}_estimate_std": shipped.estimate.get("std", 0.0),
             **_calibration_metrics(shipped),
+            **_curve_metrics(curves, metric),
             "best_pipeline": spec.describe(),
             "shipped_pipeline": shipped.describe()[:5000],
             "selection_rule": shipped.rule,
@@ -282,6 +320,137 @@ def _problem(
     return problem
 
 
+def _refit(
+    shipped: ShipPlan,
+    study: optuna.Study,
+    X: Any,
+    y: np.ndarray,
+    ctx: BuildContext,
+    model_dir: Path,
+    meta: dict[str, Any],
+    metric: MetricInfo,
+    deadline: Deadline,
+    budget: float,
+) -> tuple[Path, float, ShipPlan]:
+    """Refit and save what ships, within the budget. When that fails or cannot finish, the
+    next-best single trials are tried in the overtime the budget allows: a search that
+    completed a trial never ends without a model."""
+    overtime = max(OVERTIME_SHARE * budget, OVERTIME_SECONDS)
+    calibrator = shipped.calibration.calibrator if shipped.calibration else None
+    runtime = replace(ctx.runtime, time_limit=max(deadline.total_left(), 1.0))
+    try:
+        with hard_deadline(deadline.total_left() + overtime / 2):
+            return (
+                *refit_and_save(
+                    list(shipped.specs),
+                    list(shipped.weights),
+                    X,
+                    y,
+                    replace(ctx, runtime=runtime),
+                    model_dir,
+                    meta,
+                    calibrator,
+                ),
+                shipped,
+            )
+    except (Exception, DeadlineReached) as e:
+        first_error = f"{type(e).__name__}: {e}"
+    for trial in fallback_trials(study, metric, shipped):
+        left = max(deadline.total_left() + overtime / 2, 1.0)
+        fallback = ShipPlan.single(trial)
+        log.warning(
+            "The refit of the chosen model did not finish (%s); exporting the next-best trial instead: %s",
+            first_error.splitlines()[0][:300],
+            fallback.describe(),
+        )
+        try:
+            with hard_deadline(left):
+                saved = refit_and_save(
+                    list(fallback.specs),
+                    [1.0],
+                    X,
+                    y,
+                    replace(ctx, runtime=replace(runtime, time_limit=left)),
+                    model_dir,
+                    {**meta, **fallback.meta_update()},
+                )
+            return (*saved, fallback)
+        except (Exception, DeadlineReached) as e:
+            first_error = f"{type(e).__name__}: {e}"
+    raise AutoMLError(
+        f"No model could be refitted and saved ({first_error.splitlines()[0][:300]}). "
+        "The study keeps every trial: re-run the same command with a larger --budget."
+    )
+
+
+def _freeze_or_check(
+    study: optuna.Study,
+    created: bool,
+    space: SearchSpace,
+    ds: Dataset,
+    config: SearchConfig,
+    metric: MetricInfo,
+    profile: DataProfile,
+) -> SearchSpace:
+    """Freeze a new study's problem; refuse a resume whose problem differs. A resume resolves
+    the space with the budget the study was created with, so that a longer --budget extends
+    the search instead of offering other choices."""
+    stored = study.user_attrs.get(FROZEN_KEY) or {}
+    budget = stored.get("space_budget", config.budget.seconds)
+    if budget != config.budget.seconds:
+        space = load_space(config.space, profile, budget=budget)
+    view = problem_view(space, ds.unlabelled, config.cv, metric.name, _space_yaml(space))
+    if created:
+        freeze(study, {**view, "space_budget": config.budget.seconds})
+    else:
+        check_frozen(study, view, "resume")
+    return space
+
+
+def _space_yaml(space: SearchSpace) -> Any:
+    import yaml
+
+    return yaml.safe_load(Path(space.source).read_text())
+
+
+def _fail_orphans(study: optuna.Study) -> None:
+    """Trials left RUNNING by a process of this machine that is gone (a search killed with
+    kill -9, a crash) are marked failed, so they are not waited for and can be retried."""
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = str(t.user_attrs.get(WORKER_KEY, ""))
+        where, _, pid = owner.rpartition(":")
+        if where == host and pid.isdigit() and not _alive(int(pid)):
+            study._storage.set_trial_user_attr(
+                t._trial_id, "error", f"its process ({owner}) ended while it ran (killed or crashed)"
+            )
+            study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            log.info(
+                "Trial %d was left running by a process that is gone (%s); marked failed.", t.number, owner
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _categories(ds: Dataset, profile: DataProfile, cap: int = 1000) -> dict[str, list[str]]:
+    """The values each categorical column took in training, so predict can warn on new ones."""
+    if not isinstance(ds.X, pd.DataFrame):
+        return {}
+    return {
+        c: sorted(ds.X[c].dropna().astype(str).unique().tolist())[:cap]
+        for c in profile.categorical_columns
+        if c in ds.X.columns
+    }
+
+
 def _log_shipment(shipped: ShipPlan, metric: MetricInfo) -> None:
     log.info("Shipping (rule %r): %s", shipped.rule, shipped.describe())
     log.info(
@@ -307,6 +476,19 @@ def _log_shipment(shipped: ShipPlan, metric: MetricInfo) -> None:
             cal.ece_before,
             cal.ece_after,
         )
+
+
+def _curve_metrics(curves: dict[str, Any] | None, metric: MetricInfo) -> dict[str, float]:
+    """The best pipeline's learning-curve forecast, for the MLflow parent run."""
+    if not curves:
+        return {}
+    curve = curves["curves"][0]
+    out = {}
+    for factor, (point, low, high) in curve["forecasts"].items():
+        out[f"forecast_{metric.name}_{factor}x_labels"] = point
+        out[f"forecast_{metric.name}_{factor}x_labels_low"] = low
+        out[f"forecast_{metric.name}_{factor}x_labels_high"] = high
+    return out
 
 
 def _calibration_metrics(shipped: ShipPlan) -> dict[str, float]:
@@ -549,14 +731,50 @@ def _record_time(run_dir: Path, wall: float, study: optuna.Study) -> None:
     path.write_text(json.dumps(summary, indent=2, default=str))
 
 
-def _export_to_tracker(tracker: Tracker, model_dir: Path, run_dir: Path) -> None:
+def _export_to_tracker(tracker: Tracker, model_dir: Path, run_dir: Path) -> bool:
+    """Log the model as an MLflow pyfunc on the parent run; False when it could not be."""
     if isinstance(tracker, NullTracker):
-        return
+        return False
     try:
         from automl.export.mlflow_model import save_mlflow_model
 
         mlflow_dir = save_mlflow_model(model_dir, run_dir)
-        tracker.log_artifacts({"model": mlflow_dir, "": run_dir / "summary.json"})
+        tracker.log_artifacts({MODEL_ARTIFACT: mlflow_dir, "": run_dir / "summary.json"})
         shutil.rmtree(mlflow_dir.parent, ignore_errors=True)
+        return True
     except Exception as e:
         log.warning("Could not log the model to MLflow (%s); it is saved at %s", e, model_dir)
+        return False
+
+
+def _register(config: SearchConfig, parent: str | None, shipped: ShipPlan, problem: Problem) -> None:
+    """A new version of ``--register``'s model; a failure is a warning: the model is saved."""
+    if parent is None:
+        log.warning(
+            "Not registering %r: the model could not be logged to MLflow (see above). It is "
+            "saved in the model folder; re-run the search to register it.",
+            config.register,
+        )
+        return
+    try:
+        from automl.tracking.model_registry import register_model
+
+        register_model(
+            config.tracking,
+            parent,
+            str(config.register),
+            {
+                "automl.study": config.study_name,
+                "automl.fingerprint": problem.fingerprint,
+                "automl.metric": problem.metric,
+                "automl.cv_estimate": round(shipped.estimate["mean"], 4),
+                "automl.best_trial_cv": round(shipped.best_cv, 4),
+                "automl.selection_rule": shipped.rule,
+            },
+        )
+    except Exception as e:
+        log.warning(
+            "Could not register the model as %r in MLflow: %s. It is saved in the model folder.",
+            config.register,
+            str(e).splitlines()[0][:300],
+        )

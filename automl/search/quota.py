@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.logger import log
+from automl.search.study import journal_path
 
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
@@ -92,8 +93,10 @@ class StudyLock:
 
 
 def _local_path(url: str) -> Path | None:
-    for prefix in ("sqlite:///", "journal:///"):
-        if url.startswith(prefix):  # sqlite:////abs/file or sqlite:///relative/file
-            # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
-            return Path(url[len(prefix) :] + ".automl-lock")
+    # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
+    journal = journal_path(url)
+    if journal is not None:
+        return Path(f"{journal}.automl-lock")
+    if url.startswith("sqlite:///"):  # sqlite:////abs/file or sqlite:///relative/file
+        return Path(url[len("sqlite:///") :] + ".automl-lock")
     return None

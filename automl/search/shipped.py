@@ -33,6 +33,35 @@ class ShipPlan:
     best_cv: float  # the best single trial's own CV mean (optimistic: the max of many)
     best_cv_std: float
 
+    @classmethod
+    def single(cls, trial: optuna.trial.FrozenTrial, rule: str = "fallback") -> ShipPlan:
+        """One trial as it is: its own CV mean is the (optimistic) estimate."""
+        scores = trial.user_attrs.get("fold_scores") or [value_of(trial)]
+        std = fold_std(scores) or 0.0
+        return cls(
+            (PipelineSpec.from_dict(trial.user_attrs["spec"]),),
+            (1.0,),
+            (trial.number,),
+            rule,
+            {"mean": value_of(trial), "std": std},
+            "the trial's CV mean, not corrected for selection",
+            None,
+            None,
+            trial.number,
+            value_of(trial),
+            std,
+        )
+
+    def meta_update(self) -> dict[str, Any]:
+        """What the model's bundle.json says about this plan."""
+        return {
+            "cv_score": self.estimate["mean"],
+            "cv_estimate": self.estimate,
+            "cv_estimate_kind": self.estimate_kind,
+            "selection_rule": self.rule,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+        }
+
     def describe(self) -> str:
         if len(self.specs) == 1:
             return self.specs[0].describe()
@@ -123,12 +152,12 @@ def plan_shipment(
     )
 
 
-def fallback_specs(study: optuna.Study, metric: MetricInfo, shipped: ShipPlan) -> list[PipelineSpec]:
-    """Next-best single trials, for when the shipped plan cannot be refitted."""
+def fallback_trials(
+    study: optuna.Study, metric: MetricInfo, shipped: ShipPlan
+) -> list[optuna.trial.FrozenTrial]:
+    """The next-best single trials, for when the shipped plan cannot be refitted."""
     ranked = best_first(study.get_trials(deepcopy=False), metric.direction == "maximize")
-    return [PipelineSpec.from_dict(t.user_attrs["spec"]) for t in ranked if (t.number,) != shipped.members][
-        :3
-    ]
+    return [t for t in ranked if (t.number,) != shipped.members][:3]
 
 
 def _refit_fits(

@@ -28,7 +28,7 @@ GRACE_SECONDS = 60
 PROBLEM_KEY = "automl.problem"
 SETTINGS_KEY = "automl.settings"  # how to load the data and run: read by workers
 SEARCH_END_KEY = "automl.search_end"  # wall-clock time (epoch s) when trials must stop
-JOURNAL_PREFIX = "journal:///"
+JOURNAL_PREFIX = "journal://"
 
 
 def value_of(trial: optuna.trial.FrozenTrial) -> float:
@@ -44,20 +44,36 @@ def best_first(trials: list[optuna.trial.FrozenTrial], maximize: bool) -> list[o
     return sorted(done, key=value_of, reverse=maximize)
 
 
+def journal_path(url: str) -> Path | None:
+    """The file of a ``journal://`` URL, None for other URLs. The path is absolute, as in
+    ``file://`` URLs: ``journal:///abs/optuna.journal`` (three slashes; more are folded). A
+    relative path (``journal://optuna.journal``) is refused: the search, its workers and
+    ``automl report`` would each read it from their own working folder."""
+    if not url.startswith(JOURNAL_PREFIX):
+        return None
+    path = url[len(JOURNAL_PREFIX) :]
+    if not path.startswith("/"):
+        raise ConfigError(
+            f"Journal storage {url}: the path {path!r} is relative. Give an absolute path after "
+            f"journal:// (three slashes in all), e.g. journal://{Path(path or 'optuna.journal').absolute()}."
+        )
+    return Path("/" + path.lstrip("/"))
+
+
 def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.storages.BaseStorage:
     """An Optuna storage from a URL: any SQLAlchemy URL (sqlite, postgresql, mysql) or
-    ``journal:///path/to/file`` for Optuna's journal file, which several processes on one
-    machine can share without SQLite's locking errors."""
-    if url.startswith(JOURNAL_PREFIX):
+    ``journal:///abs/path/optuna.journal`` for Optuna's journal file, which several processes
+    on one machine can share without SQLite's locking errors."""
+    path = journal_path(url)
+    if path is not None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = url[len(JOURNAL_PREFIX) :]
-        if not Path(path).parent.is_dir():
+        if not path.parent.is_dir():
             raise ConfigError(
-                f"Journal storage {url}: the folder {Path(path).parent} does not exist. "
+                f"Journal storage {url}: the folder {path.parent} does not exist. "
                 "Create it, or give a path in an existing folder."
             )
-        return JournalStorage(JournalFileBackend(path))
+        return JournalStorage(JournalFileBackend(str(path)))
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # Wait for a lock instead of failing at once when another process writes.

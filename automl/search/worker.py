@@ -24,9 +24,11 @@ from automl.exceptions import ConfigError
 from automl.logger import log
 from automl.pipeline.metrics import METRICS
 from automl.search.budget import Deadline
+from automl.search.frozen import FROZEN_KEY, check_frozen, problem_view
 from automl.search.loop import TrialLog, run_trials, worker_id
 from automl.search.objective import Objective
 from automl.search.quota import StudyLock
+from automl.search.signals import graceful_stop
 from automl.search.study import (
     SEARCH_END_KEY,
     SETTINGS_KEY,
@@ -57,7 +59,7 @@ def work(
     cache_dir: Path | None = None,
     n_jobs: int = 1,
 ) -> WorkerResult:
-    with limit_threads(n_jobs):
+    with limit_threads(n_jobs), graceful_stop():  # a worker exports nothing: a signal just stops it
         return _work(storage_url, study_name, budget, tracking_uri, data, cache_dir, n_jobs)
 
 
@@ -112,9 +114,17 @@ def _work(
     check_same_problem(problem, ds.fingerprint(), problem.metric, study_name)
     y = _encode(ds.y, problem.classes)
 
+    frozen = study.user_attrs.get(FROZEN_KEY) or {}
     space = build_space(
-        settings["space"], problem.profile, source=problem.space_source, budget=settings.get("budget_seconds")
+        settings["space"],
+        problem.profile,
+        source=problem.space_source,
+        budget=frozen.get("space_budget", settings.get("budget_seconds")),
     )
+    # Refused before any trial when this machine resolves the space differently (a backbone
+    # missing here) or reads another pool: its trials would not be the study's.
+    view = problem_view(space, ds.unlabelled, frozen.get("cv", 5), problem.metric, settings["space"])
+    check_frozen(study, view, "run the worker")
     metric = METRICS.get(problem.metric)
     cache = cache_dir or (Path(settings["cache_dir"]) if settings.get("cache_dir") else Path("automl-cache"))
     runtime = Runtime(device=pick_device(), n_jobs=n_jobs, cache_dir=str(cache), unlabelled=ds.unlabelled)

@@ -104,7 +104,13 @@ def load_space(path: str | Path | None, profile: DataProfile, budget: float | No
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise SearchSpaceError(f"{path} is not valid YAML: {e}") from None
+        # One line: PyYAML's own message spans several, with excerpts and carets.
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SearchSpaceError(
+            f"{path} is not valid YAML: {problem}{where}. Fix the file there (a YAML linter shows the spot)."
+        ) from None
     return build_space(raw, profile, source=str(path), budget=budget)
 
 

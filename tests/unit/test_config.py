@@ -50,3 +50,69 @@ def test_redact_url_hides_password_only():
     assert redact_url("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
     assert redact_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
     assert "s3cret" not in redact_url("http://bob:s3cret@host:5000")
+
+
+def _config(tmp_path: Path, **kw) -> SearchConfig:
+    return SearchConfig(**{"data": tmp_path / "x.csv", "budget": Budget(10), "output": tmp_path / "o", **kw})
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"seed": -1}, "--seed must be between 0 and"),
+        ({"seed": 2**32}, "--seed"),
+        ({"n_jobs": 0}, "--jobs must be at least 1"),
+        ({"n_jobs": -2}, "--jobs"),
+        ({"study": ""}, "--study ''"),
+        ({"study": "../../x"}, r"--study '\.\./\.\./x'"),
+        ({"study": "team/iris"}, "path separator"),
+        ({"study": ".."}, "--study"),
+        ({"tracking_uri": "foo://bar"}, "unsupported scheme 'foo'"),
+        ({"data": "https://example.org/iris.csv"}, "--data https://example.org/iris.csv is a URL.*Download"),
+        ({"unlabelled": "s3://bucket/pool.csv"}, "--unlabelled s3://bucket/pool.csv is a URL"),
+    ],
+)
+def test_config_refuses_bad_settings_by_flag(tmp_path: Path, kw, match):
+    with pytest.raises(ConfigError, match=match):
+        _config(tmp_path, **kw)
+
+
+def test_config_accepts_good_settings_and_paths_as_str(tmp_path: Path):
+    c = _config(tmp_path, data=str(tmp_path / "x.csv"), study="iris-2.v1", seed=2**32 - 1, n_jobs=1)
+    assert c.data == tmp_path / "x.csv" and c.run_dir == tmp_path / "o" / "iris-2.v1"
+    for uri in ("http://host:5000", "sqlite:///m.db", "postgresql+psycopg://u@h/db", "/abs/mlruns"):
+        _config(tmp_path, tracking_uri=uri)
+
+
+def test_output_must_be_a_writable_folder(tmp_path: Path):
+    f = tmp_path / "runs.txt"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match="--output .*runs.txt is a file, not a folder"):
+        _config(tmp_path, output=f)
+    with pytest.raises(ConfigError, match="--output .*runs.txt/sub is under .*runs.txt, which is a file"):
+        _config(tmp_path, output=f / "sub")
+    _config(tmp_path, output=tmp_path / "new" / "deeper")  # created later, by the search
+
+
+def test_predict_out_file_rules(tmp_path: Path):
+    from automl.config import check_out_file
+
+    data = tmp_path / "new.csv"
+    data.write_text("a\n1\n")
+    with pytest.raises(ConfigError, match="--out .* is a folder"):
+        check_out_file(tmp_path, data)
+    with pytest.raises(ConfigError, match="--out .* same file as --data"):
+        check_out_file(tmp_path / "." / "new.csv", data)
+    with pytest.raises(ConfigError, match="is under .*new.csv, which is a file"):
+        check_out_file(data / "p.csv", data)
+    check_out_file(tmp_path / "missing" / "p.csv", data)
+
+
+def test_journal_urls_are_absolute_paths():
+    from automl.search.study import journal_path
+
+    assert journal_path("journal:///abs/dir/optuna.journal") == Path("/abs/dir/optuna.journal")
+    assert journal_path("journal:////abs/optuna.journal") == Path("/abs/optuna.journal")
+    assert journal_path("sqlite:///x.db") is None
+    with pytest.raises(ConfigError, match="relative.*journal:///"):
+        journal_path("journal://optuna.journal")

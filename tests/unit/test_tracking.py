@@ -69,3 +69,61 @@ def test_trial_runs_use_shared_names_and_cv_metrics(tracker):
         assert run.data.tags["mlflow.parentRunId"] == tracker.parent_id
     parent = tracker.client.get_run(tracker.parent_id)
     assert parent.data.tags["mlflow.note.content"].startswith("30 labelled examples")
+
+
+_CREATE_AT = """
+import sys, time
+from pathlib import Path
+import mlflow.tracking  # imported before the start line: the two creations then overlap
+from automl.tracking.mlflow_tracker import MlflowTracker
+uri, at = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, at - time.time()))
+MlflowTracker(uri, "automl/race", Path(sys.argv[3]))
+print("ok")
+"""
+
+
+def test_two_processes_create_a_new_sqlite_store_at_once(tmp_path: Path):
+    """Two searches starting together on a new output folder both run MLflow's schema
+    migration; without the lock one dies on "table alembic_version already exists"."""
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    at = str(time.time() + 6)  # both processes have imported MLflow by then
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CREATE_AT, uri, at, str(tmp_path / "mlartifacts")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
+
+
+def test_unreachable_server_does_not_stop_the_search(caplog):
+    """Construction and start warn once; trial logging raises, so the trial log retries it."""
+    from automl.tracking.mlflow_tracker import MlflowTracker
+
+    with caplog.at_level("WARNING", logger="automl"):
+        t = MlflowTracker("http://127.0.0.1:1", "automl/down")
+        assert t.start_search("down", {"data": "x.csv"}, "desc", resume_id=None) is None
+        t.log_artifacts({"": Path(__file__)})
+        t.finish_search({"best": 1.0}, best_trial=None, status="FINISHED")
+        with pytest.raises(Exception, match="127.0.0.1"):
+            t.log_trial(TrialRecord(0, "COMPLETE", {}, (0.5,), 0.5, 1, 2), "accuracy")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "automl" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "http://127.0.0.1:1" in warnings[0] and "goes on" in warnings[0]
+
+
+def test_unsupported_tracking_scheme_is_a_config_error():
+    from automl.exceptions import ConfigError
+    from automl.tracking.mlflow_tracker import MlflowTracker
+
+    with pytest.raises(ConfigError, match="foo://bar.*unsupported scheme"):
+        MlflowTracker("foo://bar", "automl/x")

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from automl.components.availability import has_modules
 from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, defaults_of, register
-from automl.components.runtime import UsesRuntime
+from automl.components.runtime import TimeLimit, UsesRuntime
 from automl.data.profile import DataProfile
 from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
@@ -202,6 +202,18 @@ register(
 
 
 # -- XGBoost with early stopping on an inner split ---------------------------------------------
+def _stop_at(limit: TimeLimit):
+    """An XGBoost callback that stops adding trees once the fit's share of its limit is spent
+    (made here: xgboost is imported only when a model is fitted)."""
+    import xgboost as xgb
+
+    class StopAtTimeLimit(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            return limit.out_of_time()
+
+    return StopAtTimeLimit()
+
+
 class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
     """XGBoost with the number of trees chosen by early stopping on an inner validation split.
 
@@ -233,10 +245,12 @@ class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
 
-    def _model(self, n_estimators: int, early_stopping: int | None):
+    def _model(self, n_estimators: int, early_stopping: int | None, limit: TimeLimit | None = None):
         import xgboost as xgb
 
+        callbacks = [_stop_at(limit)] if limit is not None and limit.seconds is not None else None
         return xgb.XGBClassifier(
+            callbacks=callbacks,
             n_estimators=n_estimators,
             learning_rate=self.learning_rate,
             max_depth=self.max_depth,
@@ -257,15 +271,25 @@ class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         tr, va = inner_split(y_enc, self.random_state, fraction=0.2, min_per_class=2)
+        # The time limit is shared: the early-stopping pass gets half, the final fit the rest.
+        limit = self.runtime.time_limit
         if self.early_stopping_rounds and len(va):
-            probe = self._model(self.n_estimators, self.early_stopping_rounds)
+            probe = self._model(
+                self.n_estimators, self.early_stopping_rounds, TimeLimit(None if limit is None else limit / 2)
+            )
             probe.fit(X[tr], y_enc[tr], eval_set=[(X[va], y_enc[va])], verbose=False)
             self.best_n_estimators_ = int(probe.best_iteration) + 1
         else:
             self.best_n_estimators_ = min(self.n_estimators, 100)
-        self.model_ = self._model(self.best_n_estimators_, None)
+        self.model_ = self._model(self.best_n_estimators_, None, TimeLimit(limit))
         self.model_.fit(X, y_enc)
         return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "model_" in state:  # the time-limit callback is not part of a saved model
+            state["model_"].set_params(callbacks=None)
+        return state
 
     def predict_proba(self, X):
         proba = self.model_.predict_proba(np.asarray(X, dtype=np.float32))

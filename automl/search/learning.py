@@ -1,0 +1,168 @@
+"""After a search: would more labels help, and which labels look wrong?
+
+- The learning curve re-scores the best pipeline (and the best of another learner, when
+  there is time) on the study's first-repeat folds with 25, 50 and 75% of each training fold's
+  labels per class; with the full folds the trial already ran it gives four points, fitted and
+  forecast at 2x and 4x the labels (``automl.labelling.curve``).
+- Label issues come from out-of-fold probabilities, where no row was predicted by a model that
+  trained on it (``automl.labelling.issues``). They are advice, written to
+  ``label_issues.csv``; the labels are never changed.
+
+Both run inside the budget: the curve has a share of it set aside up front and is skipped,
+with a note, when the fits would not fit in it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from automl.components.base import BuildContext
+from automl.data.dataset import take
+from automl.data.splits import FoldPlan
+from automl.labelling.curve import LearningCurve, fit_learning_curve, subsample_per_class
+from automl.labelling.issues import find_label_issues, to_frame
+from automl.logger import log
+from automl.pipeline.build import build_pipeline
+from automl.pipeline.metrics import MetricInfo
+from automl.pipeline.proba import aligned_proba
+from automl.search.budget import DeadlineReached, hard_deadline
+from automl.search.study import best_first
+from automl.space.spec import PipelineSpec
+
+FRACTIONS = (0.25, 0.5, 0.75)
+# The share of the budget set aside for the curve. A probe's refits on fractions of the folds
+# cost about 1.5 of its trials (0.25 + 0.5 + 0.75 of the data); fine-tuners cost minutes.
+CURVE_SHARE = 0.08
+CURVE_FILE = "learning_curve.json"
+ISSUES_FILE = "label_issues.csv"
+BOUNDED = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
+
+
+def measure_curves(
+    study: optuna.Study,
+    X: Any,
+    y: np.ndarray,
+    plan: FoldPlan,
+    metric: MetricInfo,
+    ctx: BuildContext,
+    seconds: float,
+    run_dir: Path,
+) -> dict[str, Any] | None:
+    """Curves of the best trial and of the best trial of another learner, within ``seconds``;
+    written to ``run_dir/learning_curve.json``. None (with a note) when none fits in time."""
+    ranked = best_first(study.get_trials(deepcopy=False), metric.direction == "maximize")
+    if not ranked:
+        return None
+    picks = [ranked[0]]
+    other = next((t for t in ranked[1:] if _learner(t) != _learner(ranked[0])), None)
+    if other is not None:
+        picks.append(other)
+    first = plan.first_repeat()
+    out: dict[str, Any] = {"fractions": [*FRACTIONS, 1.0], "curves": []}
+    end = seconds
+    for trial in picks:
+        cost = 1.5 * first.n_splits * float(trial.user_attrs.get("fit_seconds", 0.0))
+        if cost > end:
+            why = (
+                f"re-fitting trial {trial.number} on 25-75% of its folds would take ~{cost:.0f}s, "
+                f"{end:.0f}s are set aside"
+            )
+            out.setdefault("skipped", []).append(why)
+            log.info("Learning curve skipped: %s.", why)
+            continue
+        import time
+
+        t0 = time.monotonic()
+        try:
+            with hard_deadline(end):
+                curve, sizes, scores = _measure(trial, X, y, first, metric, ctx)
+        except (DeadlineReached, Exception) as e:
+            out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {e}")
+            log.info("Learning curve of trial %d not measured: %s", trial.number, e)
+            continue
+        end -= time.monotonic() - t0
+        out["curves"].append(
+            {
+                "trial": trial.number,
+                "pipeline": PipelineSpec.from_dict(trial.user_attrs["spec"]).describe(),
+                "learner": _learner(trial),
+                "sizes": sizes,
+                "scores": [[None if np.isnan(v) else float(v) for v in row] for row in scores],
+                "means": list(curve.means),
+                "stds": list(curve.stds),
+                "model": curve.model,
+                "forecasts": {str(k): list(v) for k, v in curve.forecasts.items()},
+                "verdict": curve.verdict,
+                "sentence": curve.sentence(sizes[-1], metric.name),
+            }
+        )
+    if not out["curves"]:
+        (run_dir / CURVE_FILE).write_text(json.dumps(out, indent=2))
+        return None
+    (run_dir / CURVE_FILE).write_text(json.dumps(out, indent=2))
+    return out
+
+
+def _measure(
+    trial: optuna.trial.FrozenTrial,
+    X: Any,
+    y: np.ndarray,
+    plan: FoldPlan,
+    metric: MetricInfo,
+    ctx: BuildContext,
+) -> tuple[LearningCurve, list[float], np.ndarray]:
+    spec = PipelineSpec.from_dict(trial.user_attrs["spec"])
+    k = int(y.max()) + 1
+    scores = np.full((len(FRACTIONS) + 1, plan.n_splits), np.nan)
+    full = trial.user_attrs.get("fold_scores") or []
+    scores[-1, : min(len(full), plan.n_splits)] = full[: plan.n_splits]
+    per_class = []
+    for i in range(plan.n_splits):
+        train, test = plan.split(i)
+        per_class.append(len(train) / k)
+        for j, fraction in enumerate(FRACTIONS):
+            sub = train[subsample_per_class(y[train], fraction, seed=i)]
+            fold_ctx = replace(ctx, runtime=replace(ctx.runtime, time_limit=None))
+            model = build_pipeline(spec, fold_ctx).fit(take(X, sub), y[sub])
+            scores[j, i] = metric.score(y[test], aligned_proba(model, take(X, test), k))
+    labels = float(np.mean(per_class))
+    sizes = [f * labels for f in (*FRACTIONS, 1.0)]
+    bounds = (0.0, 1.0) if metric.name in BOUNDED else None
+    curve = fit_learning_curve(np.array(sizes), scores, metric.direction == "maximize", bounds)
+    return curve, sizes, scores
+
+
+def _learner(trial: optuna.trial.FrozenTrial) -> str:
+    return str(trial.user_attrs.get("spec", {}).get("learner", {}).get("name"))
+
+
+def write_label_issues(
+    oof: np.ndarray | None, y: np.ndarray, classes: list, items: Any, run_dir: Path
+) -> pd.DataFrame | None:
+    """Likely wrong labels from the shipped model's out-of-fold probabilities, to
+    ``run_dir/label_issues.csv`` (with ``item``: the row number, the text, or the file)."""
+    if oof is None:
+        return None
+    issues = find_label_issues(y, oof, [str(c) for c in classes])
+    frame = to_frame(issues, _describe_items(items))
+    frame.to_csv(run_dir / ISSUES_FILE, index=False)
+    if len(frame):
+        log.info(
+            "%d labelled item(s) look mislabelled (advice only, nothing was changed): %s",
+            len(frame),
+            run_dir / ISSUES_FILE,
+        )
+    return frame
+
+
+def _describe_items(items: Any) -> list[object]:
+    if isinstance(items, pd.DataFrame):  # a table: its place among the labelled rows
+        return [f"labelled row {i + 1}" for i in range(len(items))]
+    return [str(x) for x in items]
