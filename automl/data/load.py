@@ -89,6 +89,14 @@ def check_pool_path(pool: Path, modality: Modality) -> None:
                 f"--unlabelled {pool} is not a table ({', '.join(sorted(TABLE_SUFFIXES))}), but "
                 "--data is one: pass a table with the same feature columns and no labels."
             )
+        return
+    kind, suffixes = ("image", IMAGE_SUFFIXES) if modality is Modality.IMAGE else ("audio", AUDIO_SUFFIXES)
+    if pool.suffix.lower() in TABLE_SUFFIXES or (pool.is_dir() and not visible_files(pool, suffixes)):
+        raise DataError(
+            f"--unlabelled {pool} holds no {kind} files ({', '.join(sorted(suffixes))}), but --data "
+            f"is a folder of them: pass a folder of unlabelled {kind} files (or a .txt file listing "
+            "their paths)."
+        )
 
 
 def _load_table(path: Path, label: str | None, unlabelled: Path | None, text_column: str | None) -> Dataset:

@@ -265,3 +265,19 @@ def test_folders_ignore_hidden_files_and_name_the_other_kind(tmp_path: Path, cap
     assert any("1 audio clip(s) are ignored" in w for w in _warnings(caplog))
     ds = load_dataset(tmp_path)
     assert len(ds) == 6 and sorted(set(ds.y)) == ["blue", "red"] and not ds.notes
+
+
+def test_unlabelled_of_the_wrong_kind_for_a_folder(tmp_path: Path):
+    from PIL import Image
+
+    for c in ("red", "blue"):
+        (tmp_path / "photos" / c).mkdir(parents=True)
+        for i in range(3):
+            colour = (i * 40, 0, 200) if c == "blue" else (200, i * 40, 0)
+            Image.new("RGB", (32, 32), colour).save(tmp_path / "photos" / c / f"{i}.png")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("not an image")
+    for pool in (tmp_path / "docs", tmp_path / "pool.csv"):
+        pool.touch()
+        with pytest.raises(DataError, match=f"--unlabelled {pool} holds no image files"):
+            load_dataset(tmp_path / "photos", unlabelled=pool)
