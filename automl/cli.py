@@ -18,6 +18,7 @@ from automl.config import (
     check_jobs,
     check_out_file,
     check_tracking_uri,
+    redact_url,
 )
 from automl.exceptions import AutoMLError, LabelColumnUnknown
 from automl.logger import log
@@ -159,14 +160,34 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list past searches in an output folder")
     r.add_argument("--output", type=Path, default=Path("automl-runs"))
     _add_common(r)
+
+    g = sub.add_parser("suggest", help="rank unlabelled items to label next, with a search's model")
+    g.add_argument(
+        "--model", required=True, help="the model folder, its study or output folder, or an MLflow model URI"
+    )
+    g.add_argument("--pool", required=True, type=Path, help="unlabelled items: a table, a folder of files")
+    g.add_argument("--n", type=int, default=50, help="how many items to suggest (default 50)")
+    g.add_argument("--out", required=True, type=Path, help="CSV to write: item, score, predicted class, why")
+    g.add_argument(
+        "--labelled", type=Path, help="the labelled data (default: the data the model was trained on)"
+    )
+    g.add_argument(
+        "--strategy",
+        help="margin_kcenter (default), margin, entropy, kcenter, badge, balanced_margin, random",
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")
+    _add_common(g)
     return parser
 
 
 def _quiet_optuna() -> None:
-    """Optuna's own per-trial lines duplicate ours (only commands that search import it)."""
+    """Optuna's own per-trial lines duplicate ours, and it logs a failed trial's traceback at
+    WARNING: the search logs the failure itself, in one line (only commands that search
+    import Optuna)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -263,6 +284,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from automl.config import check_out_file
+    from automl.labelling.pool import DEFAULT_STRATEGY, suggest
+
+    if args.n < 1:
+        raise AutoMLError(f"--n must be at least 1, but got {args.n}.")
+    check_out_file(args.out, args.pool)
+    frame = suggest(
+        args.model,
+        args.pool,
+        n=args.n,
+        strategy=args.strategy or DEFAULT_STRATEGY,
+        labelled=args.labelled,
+        device=args.device,
+        seed=args.seed,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, index=False)
+    print(f"wrote {len(frame)} suggestions to {args.out}")
+    return 0
+
+
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
     return [
         sys.executable,
@@ -292,11 +335,35 @@ def cmd_ui(args: argparse.Namespace) -> int:
         uri = f"sqlite:///{db.resolve()}"
     # One worker and no job runner: the defaults start ~8 processes and 2.4 GB.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    base = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI on {base} (Ctrl-C to stop); each search's runs table:")
+    for name, url in experiment_urls(uri, base):
+        print(f"  {name}: {url}")
     try:
         return subprocess.call(ui_command(uri, args.host, args.port), env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def experiment_urls(uri: str, base: str) -> list[tuple[str, str]]:
+    """(experiment, URL of its runs table) for every automl experiment in the store. MLflow 3
+    opens an experiment in its GenAI view unless the URL asks for the model-training one (the
+    experiment's ``mlflow.experimentKind`` tag is ignored while the UI's GenAI / Model training
+    switch is shown), so the links ask for it."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        experiments = MlflowClient(tracking_uri=uri).search_experiments()
+    except Exception as e:
+        log.warning(
+            "Could not list the experiments in %s (%s).", redact_url(uri), str(e).splitlines()[0][:200]
+        )
+        return []
+    return [
+        (e.name, f"{base}/#/experiments/{e.experiment_id}?workflowType=machine_learning")
+        for e in experiments
+        if e.name.startswith("automl/")
+    ]
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -360,6 +427,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "backbones": cmd_backbones,
     "report": cmd_report,
+    "suggest": cmd_suggest,
 }
 
 

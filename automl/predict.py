@@ -65,7 +65,10 @@ class Predictor:
         """The model's X from a DataFrame, by column name: the training columns of a table,
         the training text columns (joined exactly as in training), or a ``path`` column."""
         if self.modality == "tabular":
-            return self._check(frame, "the input frame")
+            from automl.data.columns import encode_dates
+
+            # Date columns become the numbers the model was trained on, as when reading a file.
+            return self._check(encode_dates(frame.copy(), self.schema.get("dates", [])), "the input frame")
         if self.modality == "text":
             from automl.data.text import load_text_inputs
 

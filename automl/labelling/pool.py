@@ -57,8 +57,8 @@ def suggest(
         labelled_keys=list(item_keys(X_lab)) if X_lab is not None else (),
         classes=[str(c) for c in predictor.classes],
     )
-    items = _items(X)
-    return pd.DataFrame(
+    items = _items(X, predictor.modality)
+    frame = pd.DataFrame(
         {
             "item": [items[p.index] for p in picks],
             "score": [round(p.score, 5) for p in picks],
@@ -68,6 +68,9 @@ def suggest(
             "why": [p.why for p in picks],
         }
     )
+    if predictor.modality == "text":  # the row says where it is; the text says what it is
+        frame.insert(1, "text", [str(X[p.index]) for p in picks])
+    return frame
 
 
 def model_embeddings(predictor: Predictor, X: Any, proba: np.ndarray) -> np.ndarray:
@@ -118,7 +121,7 @@ def _labelled(predictor: Predictor, labelled: str | Path | None) -> tuple[Any, n
     return ds.X, counts
 
 
-def _items(X: Any) -> list[str]:
-    if isinstance(X, pd.DataFrame):  # a table: its row in the pool file (header = line 1)
+def _items(X: Any, modality: str) -> list[str]:
+    if modality in ("tabular", "text"):  # its line in the pool file (the header is line 1)
         return [f"row {i + 2}" for i in range(len(X))]
     return [str(x) for x in X]

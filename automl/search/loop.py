@@ -39,6 +39,7 @@ class TrialLog:
         self.tracker = tracker
         self.metric = metric
         self.pending: list[TrialRecord] = []
+        self._failing = False  # warned once for the current outage
 
     def add(self, rec: TrialRecord) -> None:
         self.pending.append(rec)
@@ -54,15 +55,18 @@ class TrialLog:
             try:
                 self.tracker.log_trial(rec, self.metric.name)
             except Exception as e:
-                log.warning(
-                    "Could not log trial %d to the tracker (%s); %d trial(s) will be "
-                    "retried after the next one.",
+                # Once per outage: a server that is down for an hour is news once, not per trial.
+                (log.debug if self._failing else log.warning)(
+                    "Could not log trial %d to the tracker (%s); %d trial(s) are kept and sent when "
+                    "it answers.",
                     rec.number,
-                    str(e).splitlines()[0][:200],
+                    str(e).splitlines()[0][:120],
                     len(self.pending),
                 )
+                self._failing = True
                 return
             self.pending.pop(0)
+            self._failing = False
 
 
 def run_trials(

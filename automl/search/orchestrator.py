@@ -165,6 +165,10 @@ def _search(config: SearchConfig, tracker: Tracker | None, stop: Stop) -> Search
             log.warning("Learning curve skipped: interrupted.")
     stop.finishing()  # from here a signal no longer interrupts: the export completes
     _backfill(study, tracker, trial_log)
+    # A tracking server that was down at the start opens the parent run when it answers.
+    parent = parent or getattr(tracker, "parent_id", None)
+    if parent and study.user_attrs.get("automl.mlflow_parent_run_id") != parent:
+        study.set_user_attr("automl.mlflow_parent_run_id", parent)
 
     best = _best_trial(study)
     spec = PipelineSpec.from_dict(best.user_attrs["spec"])

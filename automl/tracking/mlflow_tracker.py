@@ -57,6 +57,12 @@ def _reason(error: Exception) -> str:
     return redact_url(reason) or reason
 
 
+# MLflow 3's UI opens an experiment in its GenAI view unless this tag says it holds model
+# training runs; with it, the UI lands on the runs table, where trials are compared.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+RUNS_TABLE = "custom_model_development"
+
+
 class MlflowTracker:
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None) -> None:
         import os
@@ -106,12 +112,16 @@ class MlflowTracker:
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
         if exp is not None:
+            if exp.tags.get(EXPERIMENT_KIND) != RUNS_TABLE:  # created before the tag existed
+                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, RUNS_TABLE)
             return exp.experiment_id
         # A file store's default artifact root is ./mlartifacts relative to the *current*
         # directory; pin it beside the database so the UI finds artefacts from anywhere.
         root = self.artifact_root
         location = (root / self.experiment).resolve().as_uri() if root else None
-        return self.client.create_experiment(self.experiment, artifact_location=location)
+        return self.client.create_experiment(
+            self.experiment, artifact_location=location, tags={EXPERIMENT_KIND: RUNS_TABLE}
+        )
 
     def _failed(self, error: Exception, doing: str) -> None:
         """Warn once per outage; later failures until a success are debug lines."""

@@ -158,7 +158,14 @@ def mlflow_ui(search_out: Path):
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/health", proc)
-        yield base
+        links = {}
+        for line in proc.stdout:  # the runs-table links `automl ui` prints before the server starts
+            if line.startswith("  automl/"):
+                name, url = line.strip().split(": ", 1)
+                links[name] = url
+            elif links:
+                break
+        yield base, links
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -168,7 +175,8 @@ def mlflow_ui(search_out: Path):
             proc.wait()
 
 
-def test_mlflow_ui_compares_two_trials(search_out: Path, mlflow_ui: str, driver, tmp_path: Path):
+def test_mlflow_ui_compares_two_trials(search_out: Path, mlflow_ui, driver, tmp_path: Path):
+    mlflow_ui, links = mlflow_ui
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{search_out / 'mlflow.db'}")
@@ -186,7 +194,7 @@ def test_mlflow_ui_compares_two_trials(search_out: Path, mlflow_ui: str, driver,
     picked = {r.info.run_id: r for r in (trials[0], second)}
 
     try:
-        open_compare_view(driver, mlflow_ui, exp.experiment_id, list(picked))
+        open_compare_view(driver, links[f"automl/{STUDY}"], list(picked))
     except Exception:
         # The UI is a React app whose DOM changes between MLflow releases: keep what the
         # browser saw, to update the selectors from.
@@ -205,11 +213,35 @@ def test_mlflow_ui_compares_two_trials(search_out: Path, mlflow_ui: str, driver,
     save_screenshot(driver, tmp_path / "mlflow-compare.png")
 
 
-def open_compare_view(driver, base: str, experiment_id: str, run_ids: list[str]) -> None:
-    """Experiment page -> expand the search's parent run -> tick two trials -> Compare."""
+def test_mlflow_ui_opens_on_the_runs_table(search_out: Path, mlflow_ui, driver, tmp_path: Path):
+    """MLflow 3 opens experiments in its GenAI view. The link `automl ui` prints for a search
+    lands on the runs table, with the search's run in it, without a click (the experiment's
+    mlflow.experimentKind tag is set too, for UIs that read it)."""
+    _, links = mlflow_ui
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{search_out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(f"automl/{STUDY}")
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
+    driver.get(links[f"automl/{STUDY}"])
+    try:
+        WebDriverWait(driver, 60).until(
+            EC.presence_of_element_located(
+                (By.CSS_SELECTOR, 'div[role="row"] button[data-component-id*="runnamecellrenderer"]')
+            )
+        )
+    except Exception:
+        (tmp_path / "mlflow-landing.html").write_text(driver.page_source)
+        save_screenshot(driver, tmp_path / "mlflow-landing-failure.png")
+        raise
+    save_screenshot(driver, tmp_path / "mlflow-landing.png")
+
+
+def open_compare_view(driver, link: str, run_ids: list[str]) -> None:
+    """The runs table `automl ui` links to -> expand the search's parent run -> tick two trials
+    -> Compare."""
     wait = WebDriverWait(driver, 60)
-    # MLflow 3 opens experiments in its GenAI view; runs live under "Model training".
-    driver.get(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
+    driver.get(link)
     # Trial runs are nested under the search's parent run: expand it.
     wait.until(
         EC.element_to_be_clickable(

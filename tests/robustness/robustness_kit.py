@@ -3,6 +3,7 @@
 Everything here writes small, deterministic inputs under pytest's tmp folders: tables (iris,
 text reviews) and class folders of tiny PNGs and WAVs. conftest.py trains the session models.
 """
+
 from __future__ import annotations
 
 import io
@@ -11,13 +12,13 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,12 +55,26 @@ def write_csv(df: pd.DataFrame, path: Path, **kw: Any) -> Path:
     return path
 
 
-POS = ["a wonderful , moving film", "great acting and a lovely story", "i loved every minute of it",
-       "a delight from start to finish", "funny , warm and smart all the way", "the best film this year by far",
-       "superb cast , great fun for everyone", "beautiful and touching work of art"]
-NEG = ["a dull , boring mess", "i hated the plot and the ending", "the worst film this year by far",
-       "tedious and far too long", "awful acting , weak script", "a boring and stupid film",
-       "nothing works in this dull film", "painful to sit through it all"]
+POS = [
+    "a wonderful , moving film",
+    "great acting and a lovely story",
+    "i loved every minute of it",
+    "a delight from start to finish",
+    "funny , warm and smart all the way",
+    "the best film this year by far",
+    "superb cast , great fun for everyone",
+    "beautiful and touching work of art",
+]
+NEG = [
+    "a dull , boring mess",
+    "i hated the plot and the ending",
+    "the worst film this year by far",
+    "tedious and far too long",
+    "awful acting , weak script",
+    "a boring and stupid film",
+    "nothing works in this dull film",
+    "painful to sit through it all",
+]
 
 
 def reviews_df() -> pd.DataFrame:
@@ -68,8 +83,9 @@ def reviews_df() -> pd.DataFrame:
     openers = ["honestly", "all in all", "for me", "in short"]
     pos = [f"{o} , {t}" for o in openers for t in POS]
     neg = [f"{o} , {t}" for o in openers for t in NEG]
-    return pd.DataFrame({"review": pos + neg, "stars": list(range(64)),
-                         "sentiment": ["pos"] * 32 + ["neg"] * 32})
+    return pd.DataFrame(
+        {"review": pos + neg, "stars": list(range(64)), "sentiment": ["pos"] * 32 + ["neg"] * 32}
+    )
 
 
 COLOURS = {"red": (200, 40, 40), "blue": (40, 40, 200), "green": (40, 200, 40)}
@@ -98,8 +114,15 @@ def image_folder(root: Path, classes: dict[str, int] | None = None, size: int = 
     return root
 
 
-def wav(path: Path, freq: float = 220.0, seconds: float = 1.0, sr: int = 8000, amp: float = 0.3,
-        seed: int = 0, channels: int = 1) -> Path:
+def wav(
+    path: Path,
+    freq: float = 220.0,
+    seconds: float = 1.0,
+    sr: int = 8000,
+    amp: float = 0.3,
+    seed: int = 0,
+    channels: int = 1,
+) -> Path:
     import soundfile as sf
 
     rng = np.random.default_rng(seed)
@@ -158,8 +181,11 @@ class Outcome:
         errs = self.messages("ERROR", "CRITICAL")
         if errs:
             return errs
-        return [l for l in self.stderr.splitlines() if re.search(r"\berror\b", l, re.I)
-                and not LOG_LINE.match(l)]
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if re.search(r"\berror\b", line, re.I) and not LOG_LINE.match(line)
+        ]
 
     def warning_messages(self) -> list[str]:
         return self.messages("WARNING")
@@ -168,8 +194,8 @@ class Outcome:
         lines = [f"exit {self.code}"]
         if self.exception is not None:
             lines.append(f"exception {type(self.exception).__name__} at {self.where}")
-        tail = [l for l in self.stderr.splitlines() if l.strip()][-6:]
-        lines += ["stderr tail:"] + ["  " + l[:300] for l in tail]
+        tail = [line for line in self.stderr.splitlines() if line.strip()][-6:]
+        lines += ["stderr tail:"] + ["  " + line[:300] for line in tail]
         return "\n".join(lines)
 
 
@@ -187,8 +213,11 @@ def raised_where(exc: BaseException) -> str:
                 break
         return f"{name}:{f.name}:{f.lineno}"
 
-    own = [f for f in frames if "/automl/" in f.filename.replace("\\", "/")
-           and "/tests/" not in f.filename.replace("\\", "/")]
+    own = [
+        f
+        for f in frames
+        if "/automl/" in f.filename.replace("\\", "/") and "/tests/" not in f.filename.replace("\\", "/")
+    ]
     deepest = short(frames[-1])
     if own and own[-1] is not frames[-1]:
         return f"{short(own[-1])} (deepest: {deepest})"
@@ -198,8 +227,9 @@ def raised_where(exc: BaseException) -> str:
 def _point_stream_handlers_at_stderr() -> None:
     """Libraries (Optuna, MLflow) create their stderr handlers once per process; in a fresh
     process they write to the real stderr, so here they must write to this test's."""
-    loggers = [logging.getLogger()] + [l for l in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(l, logging.Logger)]
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
     for lg in loggers:
         for h in lg.handlers:
             if type(h) is logging.StreamHandler and getattr(h.stream, "name", "") != "<stdout>":
@@ -229,7 +259,7 @@ def run_cli(argv: list[str], capsys, monkeypatch) -> Outcome:
         code = main(argv)
     except SystemExit as e:  # argparse
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-    except BaseException as e:  # noqa: BLE001 - anything else would be a traceback for the user
+    except BaseException as e:
         exc = e
     finally:
         logger.removeFilter(rec)
@@ -241,6 +271,7 @@ def run_cli(argv: list[str], capsys, monkeypatch) -> Outcome:
 # --------------------------------------------------------------------------------------------
 # The case record
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Ctx:
@@ -283,6 +314,7 @@ class Case:
 # Judging an outcome against a case
 # --------------------------------------------------------------------------------------------
 
+
 def fill(text: str, values: dict[str, Any]) -> str:
     return text.format(**values) if "{" in text else text
 
@@ -321,7 +353,7 @@ def judge(case: Case, values: dict[str, Any], o: Outcome) -> str | None:
         first = (str(o.exception).strip().splitlines() or [""])[0]
         return f"[a] traceback: {type(o.exception).__name__}: {_short(first, 160)} @ {o.where}"
     if "Traceback (most recent call last)" in o.stderr:
-        last = [l for l in o.stderr.splitlines() if l.strip()][-1]
+        last = [line for line in o.stderr.splitlines() if line.strip()][-1]
         return f"[a] a traceback was printed to stderr (exit {o.code}): {_short(last, 160)}"
     errors, warnings = o.error_messages(), o.warning_messages()
     expect = case.expect
@@ -337,7 +369,9 @@ def judge(case: Case, values: dict[str, Any], o: Outcome) -> str | None:
                     seen += f"; and {str(e).split(chr(10))[0]}"
             return f"[b] exit 0, expected exit {case.code} naming {list(case.words)}{seen}"
         if o.code != case.code:
-            return f"[c] exit {o.code}, expected {case.code}: {_short(errors[-1]) if errors else 'no message'}"
+            return (
+                f"[c] exit {o.code}, expected {case.code}: {_short(errors[-1]) if errors else 'no message'}"
+            )
         if not errors:
             return f"[c] exit {o.code} without any error message"
         msg = errors[-1]
@@ -352,15 +386,19 @@ def judge(case: Case, values: dict[str, Any], o: Outcome) -> str | None:
             return f"[c] the message shows Python reprs ({PY_REPR.search(msg).group(0)}...): {_short(scrub(msg, values))!r}"
     elif expect == "warning":
         if o.code != 0:
-            return (f"[c] refused (exit {o.code}) where success with a warning is expected: "
-                    f"{_short(errors[-1]) if errors else 'no message'}")
+            return (
+                f"[c] refused (exit {o.code}) where success with a warning is expected: "
+                f"{_short(errors[-1]) if errors else 'no message'}"
+            )
         good = [w for w in warnings if not missing_words(w, case.words, values)]
         if good and all(PY_REPR.search(w) for w in good):
             return f"[c] the warning shows Python reprs: {_short(scrub(good[0], values))!r}"
         if not good:
             if warnings:
-                return (f"[c] exit 0 but no warning names {list(case.words)}; warnings: "
-                        f"{[_short(scrub(w, values), 140) for w in warnings[:3]]}")
+                return (
+                    f"[c] exit 0 but no warning names {list(case.words)}; warnings: "
+                    f"{[_short(scrub(w, values), 140) for w in warnings[:3]]}"
+                )
             return f"[b] exit 0 with no warning; expected one naming {list(case.words)}"
     elif expect == "ok":
         if o.code != 0:

