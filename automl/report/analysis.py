@@ -28,6 +28,7 @@ class TrialRow:
     learner: str
     strategy: str
     pipeline: str
+    finished_at: float = 0.0  # seconds from the study's first trial start to this one's end
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def strategy_of(spec: PipelineSpec) -> str:
 
 def trial_rows(study: optuna.Study) -> list[TrialRow]:
     rows = []
+    starts = [t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start]
+    origin = min(starts) if starts else None
     for t in study.get_trials(deepcopy=False, states=FINISHED):
         if "spec" not in t.user_attrs:  # failed before a pipeline was sampled
             continue
@@ -84,6 +87,7 @@ def trial_rows(study: optuna.Study) -> list[TrialRow]:
                 spec.learner.name,
                 strategy_of(spec),
                 spec.describe(),
+                (t.datetime_complete - origin).total_seconds() if (origin and t.datetime_complete) else 0.0,
             )
         )
     return rows

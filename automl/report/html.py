@@ -253,7 +253,9 @@ def _history(inp: ReportInputs) -> str:
     rows = trial_rows(inp.study)
     if not rows:
         raise ReportGap("No trial finished.")
-    return plots.history(rows, inp.maximize, inp.summary["metric"], inp.summary.get("baseline_value"))
+    return plots.history(
+        rows, inp.maximize, inp.summary["metric"], inp.summary.get("baseline_value")
+    ) + plots.best_over_time(rows, inp.maximize, inp.summary["metric"])
 
 
 def _importance(inp: ReportInputs) -> str:

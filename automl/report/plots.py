@@ -57,6 +57,33 @@ def history(rows: list[TrialRow], maximize: bool, metric: str, baseline: float |
     return to_svg(fig)
 
 
+def best_over_time(rows: list[TrialRow], maximize: bool, metric: str) -> str:
+    """The best CV score so far against wall time, each trial's strategy marked: how soon the
+    search found what it ships, and when each strategy first finished."""
+    fig = Figure(figsize=(WIDTH, 3.0))
+    ax = fig.subplots()
+    done = sorted((r for r in rows if r.value is not None), key=lambda r: r.finished_at)
+    if done:
+        pick = np.maximum.accumulate if maximize else np.minimum.accumulate
+        times = [r.finished_at for r in done]
+        ax.step(
+            times,
+            pick([float(r.value) for r in done if r.value is not None]),
+            where="post",
+            color=RED,
+            label="best so far",
+        )
+        for strategy in sorted({r.strategy for r in done}):
+            mine = [r for r in done if r.strategy == strategy]
+            ax.scatter(
+                [r.finished_at for r in mine], [float(r.value or 0.0) for r in mine], s=14, label=strategy
+            )
+    ax.set_xlabel("seconds since the first trial started")
+    ax.set_ylabel(metric)
+    ax.legend(loc="best", fontsize=8)
+    return to_svg(fig)
+
+
 def bars(values: dict[str, float], xlabel: str, color: str = BLUE) -> str:
     """Horizontal bars, largest on top."""
     names = list(values)[::-1]
