@@ -119,7 +119,7 @@ def _shipped(inp: ReportInputs) -> str:
     rules = shipped.get("rules") or []
     if rules:
         parts.append(
-            "<p>Each selection rule chose on the in-bag rows of 200 bootstrap resamples of the "
+            "<p>Each selection rule chose on the in-bag rows of 100 bootstrap resamples of the "
             "out-of-fold predictions (first CV repeat, which every trial was scored on) and was "
             "scored on the rows left out; the rule with the best estimate ships.</p>"
         )

@@ -31,10 +31,13 @@ from automl.data.splits import FoldPlan
 from automl.pipeline.metrics import METRICS, MetricInfo, score_many
 from automl.space.spec import PipelineSpec
 
-N_BOOTSTRAP = 200  # resamples; the estimate's own Monte-Carlo error is ~std/14, under a point
+# Resamples: the estimate's own Monte-Carlo error is ~std/10, under half a point for the 3-5
+# point spreads of few-label data; 150 trials then take seconds, not tens of seconds.
+N_BOOTSTRAP = 100
 ENSEMBLE_CANDIDATES = 15  # the best trials an ensemble may draw from
 ENSEMBLE_ROUNDS = 25  # greedy additions (with replacement): weights in steps of 1/25
-INTERVAL = (10, 90)  # percentiles of the bootstrap scores shown as the estimate's range
+INTERVAL = (10, 90)
+SHORTLIST = 40  # candidates the rules choose among (the best by CV, plus every family's best)  # percentiles of the bootstrap scores shown as the estimate's range
 
 
 @dataclass(frozen=True)
@@ -68,57 +71,77 @@ class Selection:
         return len(self.members) > 1
 
 
-Rule = Callable[[list[Candidate], np.ndarray, np.ndarray, np.ndarray, MetricInfo], np.ndarray]
+@dataclass(frozen=True)
+class Pool:
+    """The candidates as arrays, built once: every rule runs on hundreds of resamples."""
+
+    probas: np.ndarray  # [T, n, K] out-of-fold probabilities
+    families: tuple[str, ...]
+    groups: tuple[np.ndarray, ...]  # candidate indices of each family
+
+    @classmethod
+    def of(cls, cands: list[Candidate]) -> Pool:
+        families = tuple(c.family for c in cands)
+        names = sorted(set(families))
+        return cls(
+            np.stack([c.oof for c in cands]),
+            families,
+            tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names),
+        )
+
+    def __len__(self) -> int:
+        return len(self.families)
+
+
+Rule = Callable[[Pool, np.ndarray, np.ndarray, np.ndarray, MetricInfo], np.ndarray]
 
 
 def rule_best(
-    cands: list[Candidate], y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
+    pool: Pool, y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
 ) -> np.ndarray:
     """The single trial that scores best on ``rows``."""
-    scores = metric.sign * score_many(metric, y[rows], _stack(cands)[:, rows])
-    return _one_hot(len(cands), int(np.argmax(scores)))
+    scores = metric.sign * score_many(metric, y[rows], pool.probas[:, rows])
+    return _one_hot(len(pool), int(np.argmax(scores)))
 
 
 def rule_family(
-    cands: list[Candidate], y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
+    pool: Pool, y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
 ) -> np.ndarray:
     """The best trial of the family whose best score, corrected for how many trials the family
     ran, is highest. The correction (Tibshirani & Tibshirani, 2009) is the mean over folds of
     how far each fold's best trial beats the family's chosen one on that fold: zero for a
     family of one trial, large for thirty near-equal variants fitting each fold's noise."""
-    probas = _stack(cands)
-    per_fold = _fold_scores(probas, y, rows, folds, metric)  # [T, F], higher is better
+    per_fold = _fold_scores(pool.probas, y, rows, folds, metric)  # [T, F], higher is better
     best_index, best_value = 0, -np.inf
-    for family in sorted({c.family for c in cands}):
-        members = np.array([i for i, c in enumerate(cands) if c.family == family])
+    for members in pool.groups:
         scores = per_fold[members]
         means = np.nanmean(scores, 1)
         chosen = int(np.nanargmax(means))
         bias = np.nanmean(np.nanmax(scores, 0) - scores[chosen])
         if means[chosen] - bias > best_value:
             best_index, best_value = int(members[chosen]), float(means[chosen] - bias)
-    return _one_hot(len(cands), best_index)
+    return _one_hot(len(pool), best_index)
 
 
 def rule_ensemble(
-    cands: list[Candidate], y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
+    pool: Pool, y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
 ) -> np.ndarray:
     """Greedy ensemble selection with replacement over the best candidates on ``rows``; ties
     (common with accuracy on few rows) go to the lower log loss."""
-    probas = _stack(cands)[:, rows]
     target = y[rows]
-    key = _keys(metric, target, probas)
+    key = _keys(metric, target, pool.probas[:, rows])
     top = np.argsort(-key)[:ENSEMBLE_CANDIDATES]
-    counts = np.zeros(len(cands))
+    probas = pool.probas[top][:, rows]
+    counts = np.zeros(len(pool))
     counts[top[0]] = 1
-    total = probas[top[0]].copy()
+    total = probas[0].copy()
     chosen, current = counts.copy(), key[top[0]]
     for _ in range(ENSEMBLE_ROUNDS - 1):
-        trial = (total[None] + probas[top]) / (counts.sum() + 1)
+        trial = (total[None] + probas) / (counts.sum() + 1)
         keys = _keys(metric, target, trial)
         j = int(np.argmax(keys))
         counts[top[j]] += 1
-        total += probas[top[j]]
+        total += probas[j]
         if keys[j] > current:  # keep the best ensemble seen; later additions can overshoot
             chosen, current = counts.copy(), keys[j]
     return chosen / chosen.sum()
@@ -145,6 +168,19 @@ def candidates(trials: list[optuna.trial.FrozenTrial]) -> list[Candidate]:
     return out
 
 
+def shortlist(cands: list[Candidate], metric: MetricInfo, size: int = SHORTLIST) -> list[Candidate]:
+    """The ``size`` best candidates by their own CV, plus the best of every family: a rule
+    cannot pick a trial far down the ranking, and hundreds of them would make every bootstrap
+    resample slow. (The cut itself is made on all rows, a small optimism the bootstrap does
+    not see; with ``size`` above the families' best few it rarely changes what ships.)"""
+    ranked = sorted(cands, key=lambda c: metric.sign * c.cv, reverse=True)
+    keep = ranked[:size]
+    for c in ranked[size:]:
+        if c.family not in {k.family for k in keep}:
+            keep.append(c)
+    return keep
+
+
 def first_repeat_folds(plan: FoldPlan) -> np.ndarray:
     """The fold (0..k-1) that validates each row in the first repeat."""
     folds = np.full(plan.n_rows, -1)
@@ -164,15 +200,16 @@ def select(
 ) -> Selection | None:
     """Estimate every rule by BBC-CV and apply the best one to all rows; None when fewer than
     two trials kept out-of-fold predictions (the caller ships the best trial as it is)."""
-    cands = candidates(trials)
+    cands = shortlist(candidates(trials), metric)
     if len(cands) < 2:
         return None
     y = np.asarray(y, dtype=int)
     folds = first_repeat_folds(plan)
-    estimates = [estimate_rule(name, cands, y, folds, metric, n_boot, seed) for name in rules]
+    pool = Pool.of(cands)
+    estimates = [estimate_rule(name, pool, y, folds, metric, n_boot, seed) for name in rules]
     # Ties (equal estimates, e.g. when the ensemble is one trial) go to the simpler rule.
     chosen = max(range(len(rules)), key=lambda i: (round(metric.sign * estimates[i].mean, 6), -i))
-    weights = RULES[rules[chosen]](cands, y, np.arange(len(y)), folds, metric)
+    weights = RULES[rules[chosen]](pool, y, np.arange(len(y)), folds, metric)
     keep = np.flatnonzero(weights > 0)
     return Selection(
         rules[chosen],
@@ -180,13 +217,13 @@ def select(
         tuple(float(weights[i]) for i in keep),
         estimates[chosen],
         tuple(estimates),
-        np.tensordot(weights, _stack(cands), axes=1),
+        np.tensordot(weights, pool.probas, axes=1),
     )
 
 
 def estimate_rule(
     name: str,
-    cands: list[Candidate],
+    pool: Pool,
     y: np.ndarray,
     folds: np.ndarray,
     metric: MetricInfo,
@@ -195,7 +232,7 @@ def estimate_rule(
 ) -> RuleEstimate:
     """BBC-CV: choose on each bootstrap's in-bag rows, score the choice out of bag."""
     rng = np.random.default_rng(seed)
-    probas = _stack(cands)
+    probas = pool.probas
     n = len(y)
     scores = []
     for _ in range(n_boot):
@@ -203,16 +240,12 @@ def estimate_rule(
         out = np.setdiff1d(np.arange(n), rows)
         if len(out) == 0 or len(np.unique(y[rows])) < 2:
             continue
-        weights = RULES[name](cands, y, rows, folds, metric)
+        weights = RULES[name](pool, y, rows, folds, metric)
         shipped = np.tensordot(weights, probas[:, out], axes=1)
         scores.append(float(score_many(metric, y[out], shipped[None])[0]))
     values = np.asarray(scores)
     low, high = np.percentile(values, INTERVAL)
     return RuleEstimate(name, float(values.mean()), float(values.std()), float(low), float(high))
-
-
-def _stack(cands: list[Candidate]) -> np.ndarray:
-    return np.stack([c.oof for c in cands])
 
 
 def _one_hot(n: int, i: int) -> np.ndarray:

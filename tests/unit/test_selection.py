@@ -15,7 +15,7 @@ from automl.pipeline.calibration import (
 )
 from automl.pipeline.ensemble import EnsembleClassifier
 from automl.pipeline.metrics import METRICS
-from automl.search.selection import RULES, candidates, estimate_rule, first_repeat_folds, select
+from automl.search.selection import RULES, Pool, candidates, estimate_rule, first_repeat_folds, select
 from automl.space.spec import ComponentSpec, PipelineSpec
 
 ACC = METRICS.get("accuracy")
@@ -52,7 +52,7 @@ def test_bbc_estimate_is_not_fooled_by_the_best_of_many_coin_flips():
     y = np.tile([0, 1], 20)
     cands = candidates(trials([noisy_oof(y, 0.5, rng) for _ in range(30)]))
     in_sample = max(ACC.score(y, c.oof) for c in cands)
-    est = estimate_rule("best", cands, y, first_repeat_folds(plan_for(len(y))), ACC, n_boot=200)
+    est = estimate_rule("best", Pool.of(cands), y, first_repeat_folds(plan_for(len(y))), ACC, n_boot=200)
     assert in_sample >= 0.65
     assert abs(est.mean - 0.5) < 0.08 and est.low < 0.5 < est.high
 
@@ -65,7 +65,7 @@ def test_family_rule_discounts_a_family_that_tried_many_variants():
         rng = np.random.default_rng(seed)
         y = np.tile([0, 1], 30)
         oofs = [noisy_oof(y, 0.6, rng) for _ in range(40)] + [noisy_oof(y, 0.7, rng)]
-        cands = candidates(trials(oofs, ["many"] * 40 + ["one"]))
+        cands = Pool.of(candidates(trials(oofs, ["many"] * 40 + ["one"])))
         rows, folds = np.arange(len(y)), first_repeat_folds(plan_for(len(y)))
         picks.append(
             (
