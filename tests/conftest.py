@@ -11,6 +11,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def shared_datasets() -> Path:
+    """The team's datasets: $AUTOML_DATASETS, else the nearest ``shared/datasets`` above the
+    checkout (a worktree or a CI clone can live anywhere). Tests that need it skip without it."""
+    if os.environ.get("AUTOML_DATASETS"):
+        return Path(os.environ["AUTOML_DATASETS"])
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "datasets").is_dir():
+            return parent / "shared" / "datasets"
+    pytest.skip("the shared datasets are not here (set $AUTOML_DATASETS to the folder)")
+
+
 @pytest.fixture(scope="session")
 def _pristine_logger():
     from automl.logger import log

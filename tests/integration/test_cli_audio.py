@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_datasets
 
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("librosa")
@@ -86,7 +87,7 @@ def test_packaged_speech_encoder_gives_real_embeddings():
     from automl.components.audio.encoders import AUDIO_ENCODERS
 
     embed = AUDIO_ENCODERS.get("resemblyzer").load()
-    digits = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fsdd-few" / "train"
+    digits = shared_datasets() / "fsdd-few" / "train"
     from automl.components.audio.signal import load_wave
 
     a1, a2 = sorted((digits / "0").glob("*.wav"))[:2]

@@ -54,7 +54,7 @@ def start_search(tmp_path: Path, data: Path, budget: str, *extra: str) -> subpro
     )
 
 
-def wait_for_trials(storage: Path, n: int, timeout: float = 120) -> None:
+def wait_for_trials(storage: Path, n: int, timeout: float = 300) -> None:
     end = time.time() + timeout
     while time.time() < end:
         if storage.is_file():

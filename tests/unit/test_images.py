@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_datasets
 
 pytest.importorskip("timm")
 from PIL import Image
@@ -149,7 +150,7 @@ def test_real_efficientnet_lite0_recognises_a_ship():
     info = BACKBONES.get("efficientnet_lite0")
     model = timm.create_model(info.arch).eval()
     model.load_state_dict(_state_dict(info.weights()[0], info))
-    ships = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cifar10-few" / "train" / "ship"
+    ships = shared_datasets() / "cifar10-few" / "train" / "ship"
     x = torch.stack(
         [eval_transform(224, info.mean, info.std)(read_rgb(str(p))) for p in sorted(ships.glob("*.jpg"))[:8]]
     )

@@ -2,7 +2,6 @@
 random timm backbone (fast); the real MiniLM on SST-2 sentences in a slow test."""
 
 import json
-import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 pytest.importorskip("transformers")
 pytest.importorskip("timm")
+from conftest import shared_datasets
 from PIL import Image
 
 from automl.components.base import FEATURES, LEARNERS, BuildContext
@@ -28,9 +28,6 @@ from automl.exceptions import SearchSpaceError
 from automl.space.preset import load_space
 from automl.space.sample import start_points
 
-DATASETS = Path(
-    os.environ.get("AUTOML_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets")
-)
 WORDS = "a the film movie plot great good dull boring lovely story acting awful funny warm".split()
 
 
@@ -211,7 +208,7 @@ def test_real_minilm_mlm_on_sst2_sentences(tmp_path):
     if ENCODERS.get("minilm").available():
         pytest.skip("MiniLM is not available offline")
     torch.set_num_threads(1)
-    csv = DATASETS / "sst2-few" / "unlabelled.csv"
+    csv = shared_datasets() / "sst2-few" / "unlabelled.csv"
     if not csv.is_file():
         pytest.skip(f"{csv} is not here (set $AUTOML_DATASETS to the shared datasets folder)")
     texts = pd.read_csv(csv)["text"].to_numpy(dtype=object)

@@ -3,6 +3,8 @@ classification head. Both are scikit-learn classifiers over raw texts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
@@ -96,24 +98,28 @@ class SetFitClassifier(_EncoderLearner):
         self.ssl_method = ssl_method
         self.ssl_epochs = ssl_epochs
 
-    def _batches(self, y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        """Class-balanced batches: classes take turns, each drawing from its shuffled members."""
-        n, b = len(y), max(2, min(self.batch_size, len(y)))
-        steps = max(1, int(np.ceil(self.epochs * 2 * self.pairs * n / b)))
+    def _steps(self, n: int) -> int:
+        return max(1, int(np.ceil(self.epochs * 2 * self.pairs * n / self._batch_size(n))))
+
+    def _batch_size(self, n: int) -> int:
+        return max(2, min(self.batch_size, n))
+
+    def _batches(self, y: np.ndarray, rng: np.random.Generator) -> Iterator[np.ndarray]:
+        """Class-balanced batches: classes take turns, each drawing from its shuffled members.
+        Drawn one at a time, so a time limit that stops the loop early never pays for the rest."""
+        b = self._batch_size(len(y))
         pools = {c: rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)}
         cursor = dict.fromkeys(pools, 0)
         classes = list(pools)
-        out: list[np.ndarray] = []
-        for _ in range(steps):
+        for step in range(self._steps(len(y))):
             batch = []
             for j in range(b):
-                c = classes[(j + len(out)) % len(classes)]
+                c = classes[(j + step) % len(classes)]
                 if cursor[c] >= len(pools[c]):
                     pools[c], cursor[c] = rng.permutation(pools[c]), 0
                 batch.append(pools[c][cursor[c]])
                 cursor[c] += 1
-            out.append(np.array(batch))
-        return out
+            yield np.array(batch)
 
     def fit(self, X, y):
         import torch
@@ -121,12 +127,12 @@ class SetFitClassifier(_EncoderLearner):
         y_enc, limit = self._start(y)
         X = np.asarray(X, dtype=object)
         rng = np.random.default_rng(self.seed)
-        batches = self._batches(y_enc, rng)
+        steps = self._steps(len(y_enc))
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / len(batches)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
         self.steps_done_, self.losses_ = 0, []
         self.model_.train()
-        for idx in batches:
+        for idx in self._batches(y_enc, rng):
             if limit.out_of_time():
                 log.debug("setfit: time limit reached after %d steps", self.steps_done_)
                 break
