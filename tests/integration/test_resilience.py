@@ -127,7 +127,7 @@ def test_a_resume_with_another_problem_is_refused(tmp_path, wine_csv, capsys):
         "--data",
         str(wine_csv),
         "--budget",
-        "30s",
+        "2m",
         "--trials",
         "1",
         "--output",
