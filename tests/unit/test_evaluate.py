@@ -100,3 +100,29 @@ def test_an_expensive_trial_stops_when_it_cannot_catch_up():
     assert not _cannot_catch_up([0.5] * 5, best, acc, 5)  # finished: nothing left to save
     loss = METRICS.get("log_loss")
     assert _cannot_catch_up([1.2, 1.3], (0.4, 0.05), loss, 5)
+
+
+def test_saga_runs_in_chunks_a_deadline_can_stop_between(monkeypatch):
+    """The stepped logistic regression solves as the plain one does, but in calls of
+    SAGA_CHUNK epochs, so a signal (the hard deadline) is handled within one chunk. A single
+    call (the plain estimator) fails the first assertion."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.components.learners.classical import SAGA_CHUNK, SteppedLogisticRegression
+
+    X, y = make_classification(300, 60, n_informative=20, n_classes=3, random_state=0)
+    kw = dict(C=50.0, l1_ratio=1.0, solver="saga", max_iter=3000, tol=1e-6, random_state=0)
+    calls, plain_fit = [], LogisticRegression.fit
+
+    def counting(self, *a, **k):
+        calls.append(self.max_iter)
+        return plain_fit(self, *a, **k)
+
+    monkeypatch.setattr(LogisticRegression, "fit", counting)
+    stepped = SteppedLogisticRegression(**kw).fit(X, y)
+    assert len(calls) > 1 and set(calls) == {SAGA_CHUNK}
+    monkeypatch.undo()
+    plain = LogisticRegression(**kw).fit(X, y)
+    assert (stepped.predict(X) == plain.predict(X)).mean() > 0.99
+    assert stepped.get_params() == plain.get_params()  # its parameters are left as given
