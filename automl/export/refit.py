@@ -36,7 +36,11 @@ def refit_and_save(
         model = build_pipeline(specs[0], ctx)
     else:
         log.info("Refitting an ensemble of %d pipelines on all %d labelled examples", len(specs), len(y))
-        model = EnsembleClassifier([build_pipeline(s, ctx) for s in specs], list(weights))
+        # The ensemble refits clones of its members under its own runtime: without it they
+        # would lose the unlabelled pool (an SSL or pseudo-labelled member could not refit).
+        model = bind_runtime(
+            EnsembleClassifier([build_pipeline(s, ctx) for s in specs], list(weights)), ctx.runtime
+        )
     if calibrator is not None:
         model = bind_runtime(CalibratedClassifier(model, calibrator), ctx.runtime)
     model.fit(X, y)

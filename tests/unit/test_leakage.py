@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.datasets import make_classification
 
 from automl.components.base import FEATURES, LEARNERS, BuildContext, ComponentInfo, register
-from automl.components.runtime import Runtime
+from automl.components.runtime import Runtime, UsesRuntime
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import FoldPlan, make_fold_plan
@@ -47,6 +47,16 @@ class SpyFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         return np.asarray(X, dtype=float)
+
+
+POOLS: list[int | None] = []  # the pool size each PoolRecorder fit was given
+
+
+class PoolRecorder(UsesRuntime, SpyLearner):
+    def fit(self, X, y):
+        pool = self.runtime.unlabelled
+        POOLS.append(None if pool is None else len(pool))
+        return super().fit(X, y)
 
 
 def _rows(X) -> list[int]:
@@ -222,3 +232,32 @@ def test_ssl_sees_only_pool_items(tiny_text_encoder, toy_reviews, tmp_path, monk
 
     assert labelled_seen(pool, tmp_path / "a") == set()
     assert labelled_seen(np.concatenate([pool, X]), tmp_path / "b")  # the canary can fail
+
+
+def test_every_ensemble_member_refits_with_the_pool(tmp_path):
+    """The refit of an ensemble hands each member the search's runtime, unlabelled pool
+    included: an SSL or pseudo-labelled member needs it to refit. (Without the ensemble's own
+    runtime its members were cloned under the default one and lost the pool.)"""
+    from automl.data.dataset import Modality as M
+    from automl.export.refit import refit_and_save
+
+    POOLS.clear()
+    register(
+        ComponentInfo(
+            "pool_recorder",
+            "learner",
+            "records the pool it is given",
+            frozenset(M),
+            lambda p: {},
+            lambda params, ctx: PoolRecorder(),
+            lambda p: {},
+        )
+    )
+    try:
+        X, y, pool, prof, _ = table()
+        ctx = BuildContext(prof, runtime=Runtime(unlabelled=pool))
+        specs = [PipelineSpec(ComponentSpec("pool_recorder")), PipelineSpec(ComponentSpec("pool_recorder"))]
+        refit_and_save(specs, [0.5, 0.5], X, y, ctx, tmp_path / "model", {})
+    finally:
+        LEARNERS.unregister("pool_recorder")
+    assert POOLS == [len(pool), len(pool)]
