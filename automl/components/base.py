@@ -42,6 +42,15 @@ class BuildContext:
     runtime: Runtime = DEFAULT_RUNTIME
 
 
+# Learners of this cost or more (fine-tuners, SetFit: minutes a fit on a CPU) are scored on
+# the first CV repeat only, and one such trial may take at most EXPENSIVE_TRIAL_SHARE of the
+# search budget: its folds split that time, and its training loop stops at the fold's share.
+# A quarter leaves a 5-minute search room for ten or more cheap trials besides; with an hour
+# or more the cap no longer binds at the default step counts.
+EXPENSIVE_COST = 2
+EXPENSIVE_TRIAL_SHARE = 0.25
+
+
 @dataclass(frozen=True)
 class ComponentInfo:
     name: str

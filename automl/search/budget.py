@@ -24,6 +24,7 @@ class Deadline:
         self._clock = clock
         self.start = clock()
         self.end = self.start + seconds
+        self.seconds = seconds
         self.reserve = (
             max(MIN_RESERVE_SECONDS, MIN_RESERVE_FRACTION * seconds) if reserve is None else reserve
         )

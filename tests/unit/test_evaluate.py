@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from automl.components.base import BuildContext
 from automl.components.learners.classical import XGBoostClassifier
+from automl.components.runtime import UsesRuntime
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import make_fold_plan
@@ -126,3 +127,60 @@ def test_saga_runs_in_chunks_a_deadline_can_stop_between(monkeypatch):
     plain = LogisticRegression(**kw).fit(X, y)
     assert (stepped.predict(X) == plain.predict(X)).mean() > 0.99
     assert stepped.get_params() == plain.get_params()  # its parameters are left as given
+
+
+LIMITS: list[float | None] = []  # the time limit each TimeRecorder fit was given
+
+
+class TimeRecorder(UsesRuntime, ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        LIMITS.append(self.runtime.time_limit)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+
+@pytest.mark.parametrize("cost", [0, 3])
+def test_an_expensive_trial_gets_a_share_of_the_budget(problem, tmp_path, cost):
+    """An expensive learner's folds split EXPENSIVE_TRIAL_SHARE of the budget between them; a
+    cheap one's folds split all the search has left (the variant the cap must differ from)."""
+    import optuna
+
+    from automl.components.base import EXPENSIVE_TRIAL_SHARE, LEARNERS, ComponentInfo, register
+    from automl.search.budget import Deadline
+    from automl.search.objective import Objective
+    from automl.space.preset import load_space
+
+    X, y, plan, ctx = problem
+    register(
+        ComponentInfo(
+            "time_recorder",
+            "learner",
+            "records its time limit",
+            frozenset(Modality),
+            lambda p: {},
+            lambda params, ctx: TimeRecorder(),
+            lambda p: {},
+            cost=cost,
+        )
+    )
+    try:
+        space_file = tmp_path / "space.yaml"
+        space_file.write_text(
+            "# purpose: test  # cost: ms\nlearners: {time_recorder: {}}\nfeatures: {tabular: {}}\n"
+        )
+        space = load_space(space_file, ctx.profile)
+        LIMITS.clear()
+        objective = Objective(space, X, y, plan, METRICS.get("accuracy"), ctx, Deadline(100.0))
+        optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
+    finally:
+        LEARNERS.unregister("time_recorder")
+    n_folds = plan.n_splits if cost == 3 else len(plan)
+    assert len(LIMITS) == n_folds
+    cap = EXPENSIVE_TRIAL_SHARE * 100.0
+    if cost == 3:  # time a fold leaves unused passes to the next; the trial's total stays capped
+        assert LIMITS[0] <= cap / n_folds + 0.5 and max(LIMITS) <= cap + 0.5
+    else:
+        assert LIMITS[0] > 2 * cap / n_folds

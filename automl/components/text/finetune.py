@@ -9,7 +9,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
+from automl.components.base import (
+    EXPENSIVE_TRIAL_SHARE,
+    ComponentInfo,
+    defaults_of,
+    estimator_builder,
+    register,
+)
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.text_mlm import adapted_encoder
 from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
@@ -299,10 +305,9 @@ _FINETUNE_NAMES = {
 
 
 # SetFit on MiniLM at its defaults took 0.55 s an optimiser step on 2 CPU cores (sst2-few,
-# 64 word pieces, batch 16); an encoder's registry cost scales that. One trial of an
-# expensive encoder may take at most this share of the budget over the first CV repeat.
+# 64 word pieces, batch 16); an encoder's registry cost scales that. An encoder is offered
+# when a trial with it fits in EXPENSIVE_TRIAL_SHARE of the budget over the first CV repeat.
 STEP_SECONDS = 0.55
-AFFORD_SHARE = 0.25
 
 
 def _affordable(steps_per_row: float):
@@ -315,14 +320,14 @@ def _affordable(steps_per_row: float):
         folds = max(2, min(5, profile.min_class_count))
         steps = steps_per_row * profile.n_rows * (folds - 1) / folds
         minutes = {e: folds * steps * STEP_SECONDS * ENCODERS.get(e).cost / 60 for e in dom.choices}
-        keep = tuple(e for e in dom.choices if minutes[e] * 60 <= AFFORD_SHARE * budget)
+        keep = tuple(e for e in dom.choices if minutes[e] * 60 <= EXPENSIVE_TRIAL_SHARE * budget)
         keep = keep or (min(dom.choices, key=lambda e: minutes[e]),)
         dropped = [e for e in dom.choices if e not in keep]
         if not dropped:
             return domains, None
         note = ", ".join(f"{e} (~{minutes[e]:.0f} min a trial)" for e in dropped)
         return {**domains, "encoder": CategoricalDomain(keep)}, (
-            f"encoder(s) {note} left out: more than {AFFORD_SHARE:.0%} of the "
+            f"encoder(s) {note} left out: more than {EXPENSIVE_TRIAL_SHARE:.0%} of the "
             f"{budget / 60:.0f}-minute budget; a longer --budget offers them"
         )
 
