@@ -1,11 +1,15 @@
 """What ships: selection rules estimated by bootstrap bias-corrected CV, and calibration."""
 
+import time
+
 import numpy as np
 import optuna
+import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from automl.components.runtime import Runtime, UsesRuntime, bind_runtime
 from automl.data.splits import FoldPlan
 from automl.pipeline.calibration import (
     CalibratedClassifier,
@@ -119,3 +123,29 @@ def test_calibrated_and_ensemble_classifiers_follow_the_estimator_contract():
     assert p.shape == (60, 2) and np.allclose(p.sum(1), 1)
     assert (fitted.predict(X) == y).mean() > 0.9
     assert np.allclose(p, Temperature(0.5)(fitted.base_.predict_proba(X)))
+
+
+SLEPT: list[float | None] = []  # each SlowMember fit's time limit
+
+
+class SlowMember(UsesRuntime, LogisticRegression):
+    """Trains until its time limit, as the anytime learners (SetFit, fine-tuners) do."""
+
+    def fit(self, X, y):
+        SLEPT.append(self.runtime.time_limit)
+        time.sleep(0.9 * (self.runtime.time_limit or 0.0))  # TimeLimit's share
+        return super().fit(X, y)
+
+
+def test_an_ensemble_splits_its_time_limit_over_its_members():
+    """Each member gets a share of what is left. The variant that gives each member the whole
+    limit takes 8 s of the ensemble's 3."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    SLEPT.clear()
+    ens = EnsembleClassifier([SlowMember(), SlowMember(), SlowMember()], [1 / 3] * 3)
+    t0 = time.perf_counter()
+    bind_runtime(ens, Runtime(time_limit=3.0)).fit(X, y)
+    assert time.perf_counter() - t0 < 3.0 + 0.2 and len(ens.members_) == 3
+    assert SLEPT[0] == pytest.approx(1.0, abs=0.01) and SLEPT[1] > 1.0  # 0.1 s passed on
