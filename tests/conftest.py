@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """The team's datasets: $AUTOML_DATASETS, else the nearest ``shared/datasets`` above the
     checkout (a worktree or a CI clone can live anywhere). Tests that need it skip without it."""

