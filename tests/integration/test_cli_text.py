@@ -4,6 +4,7 @@ with a tiny encoder, then predict; and a slow run of the default text space with
 import json
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 
@@ -63,9 +64,13 @@ def test_text_search_and_predict(tmp_path: Path, tiny_text_encoder, toy_reviews)
     )
     run = out / "reviews"
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["trials"]["complete"] == 4
+    # SetFit on a random tiny encoder is near chance: the search may prune it after a fold.
+    assert summary["trials"]["complete"] + summary["trials"]["pruned"] == 4
+    assert summary["trials"]["failed"] == 0
+    study = optuna.load_study(study_name="reviews", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert "setfit" in {t.params.get("learner") for t in study.trials}
     pipelines = " ".join(row["pipeline"] for row in summary["leaderboard"])
-    assert "setfit(" in pipelines and "text_embed(" in pipelines
+    assert "text_embed(" in pipelines
     assert "tfidf(" in pipelines  # searched at every size: the selection decides
     new = tmp_path / "new.csv"
     pd.DataFrame({"review": ["a lovely , warm film", "a dull and boring mess"]}).to_csv(new, index=False)
