@@ -69,7 +69,11 @@ def run(name: str, pool: bool, budget: str, code: Path | None, work: Path, jobs:
     # From a neutral folder: `python -m` puts the working directory first on the path.
     with open(out.with_suffix(".log"), "w") as log:
         subprocess.run(cmd, env=env, cwd=work, stdout=log, stderr=log, check=True)
-    wall = time.time() - t0
+    return measure(name, pool, out, t0, time.time() - t0)
+
+
+def measure(name: str, pool: bool, out: Path, t0: float, wall: float) -> dict:
+    """One search's figures from its output folder; ``t0`` is when its command started."""
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'optuna.db'}")
     finished = [t for t in study.trials if t.state.is_finished()]
     complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
@@ -89,6 +93,20 @@ def run(name: str, pool: bool, budget: str, code: Path | None, work: Path, jobs:
     }
 
 
+def from_runs(folder: Path) -> list[dict]:
+    """Figures of searches kept by ``bench_estimates.py --keep`` (folders ``<data>-<pool|labelled>-<seed>``,
+    5-minute searches two at a time with one thread each). The command's start is read back
+    as summary.json's write time minus its wall time."""
+    rows = []
+    for run_dir in sorted(p for p in folder.iterdir() if (p / "runs" / "optuna.db").is_file()):
+        name, kind, seed = run_dir.name.rsplit("-", 2)
+        summary_path = next((run_dir / "runs").glob("*/summary.json"))
+        wall = json.loads(summary_path.read_text())["time"]["wall"]
+        row = measure(name, kind == "pool", run_dir / "runs", summary_path.stat().st_mtime - wall, wall)
+        rows.append({**row, "seed": int(seed)})
+    return rows
+
+
 def _family(trial: optuna.trial.FrozenTrial) -> str:
     spec = trial.user_attrs.get("spec", {})
     learner = spec.get("learner", {}).get("name", "?")
@@ -106,12 +124,15 @@ def main() -> None:
     parser.add_argument("--code", type=Path, help="checkout to measure instead of the installed automl")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--results", type=Path, help="append each run as a JSON line here")
+    parser.add_argument(
+        "--from-runs", type=Path, help="report on the searches kept by bench_estimates.py --keep DIR instead"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pools = {"both": [False, True], "with": [True], "without": [False]}[args.pool]
-    rows = []
+    rows = from_runs(args.from_runs) if args.from_runs else []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.datasets:
+        for name in [] if args.from_runs else args.datasets:
             for pool in pools:
                 row = run(name, pool, args.budget, args.code, Path(tmp), args.jobs)
                 rows.append(row)
@@ -125,7 +146,10 @@ def main() -> None:
                     f"{row['finished']} trials in {row['wall']:.0f}s",
                     flush=True,
                 )
-    print(f"\nbudget {args.budget}, {args.jobs} thread(s), code: {args.code or 'installed'}")
+    if args.from_runs:
+        print(f"\nsearches kept in {args.from_runs}")
+    else:
+        print(f"\nbudget {args.budget}, {args.jobs} thread(s), code: {args.code or 'installed'}")
     head = " ".join(f"{s[:6]:>6}" for s in SHARES)
     print(
         f"{'data':12} {'pool':4} {'first':>6} {'trials':>6} {'/min':>5} {'wall':>5} | share of wall: {head}"
@@ -140,6 +164,22 @@ def main() -> None:
             f"{r['dataset']:12} {'yes' if r['pool'] else 'no':4} {first} {r['finished']:6d} "
             f"{r['per_min']:5.1f} {r['wall']:5.0f} | {cells}"
         )
+    seeded = sorted({(r["dataset"], r["pool"]) for r in rows if "seed" in r})
+    if seeded:
+        print("\nmean over seeds (min-max):")
+        for name, pool in seeded:
+            mine = [r for r in rows if (r["dataset"], r["pool"]) == (name, pool)]
+            firsts = [r["first"] for r in mine if r["first"] is not None]
+            cells = []
+            for key in ("first", "finished", "complete", "wall"):
+                values = firsts if key == "first" else [r[key] for r in mine]
+                if not values:
+                    cells.append(f"{key} n/a")
+                    continue
+                cells.append(f"{key} {sum(values) / len(values):.0f} ({min(values):.0f}-{max(values):.0f})")
+            book = [sum(r["shares"].get(k) or 0 for k in ("tracking", "report")) / r["wall"] for r in mine]
+            cells.append(f"tracking+report {100 * sum(book) / len(book):.1f}%")
+            print(f"{name:12} {'yes' if pool else 'no':4} " + ", ".join(cells))
     print("\nstrategy families with a finished trial:")
     for r in rows:
         print(f"{r['dataset']:12} {'pool' if r['pool'] else '-':4} {', '.join(r['families'])}")
