@@ -32,6 +32,8 @@ import pandas as pd
 from bench_unlabelled import DATA, LAYOUTS, truth_of
 from common import search_and_predict
 
+from automl.labelling.pool import DEFAULT_STRATEGY
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ORACLE = DATA / "oracle"
 K = {"cifar10-few": 100, "sst2-few": 32, "trec-few": 48}
@@ -281,7 +283,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--parts", nargs="+", default=["al", "forecast", "issues"])
     parser.add_argument("--datasets", nargs="+", default=list(K))
-    parser.add_argument("--strategy", default="margin_kcenter", help="the suggestion strategy against random")
+    parser.add_argument("--strategy", default=DEFAULT_STRATEGY, help="the suggestion strategy against random")
     parser.add_argument(
         "--base", type=Path, help="bench_estimates.py --keep folder: reuse its full-train runs"
     )
