@@ -94,6 +94,7 @@ def items_of(name: str) -> tuple[list, np.ndarray]:
 
 
 def search(name: str, train: Path, work: Path, budget: str, seed: int) -> tuple[float, dict]:
+    work.mkdir(parents=True, exist_ok=True)
     pred = search_and_predict(
         train,
         DATA / name / LAYOUTS[name].test,
