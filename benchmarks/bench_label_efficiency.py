@@ -290,6 +290,7 @@ def main() -> None:
     )
     parser.add_argument("--results", type=Path, default=Path("bench_label_efficiency.jsonl"))
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="keep each job's searches and logs here")
     args = parser.parse_args()
     done = [json.loads(x) for x in args.results.read_text().splitlines()] if args.results.is_file() else []
 
@@ -313,7 +314,8 @@ def main() -> None:
     def one(job: tuple) -> list[dict]:
         part, name, seed = job
         with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
+            work = args.keep / f"{part}-{name}-{seed}" if args.keep else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
             if part == "al":
                 rows = run_al(name, seed, args.budget, work, args.base, args.strategy)
             elif part == "forecast":
