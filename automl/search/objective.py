@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,14 +54,15 @@ class Objective:
         incumbent = _incumbent(trial.study, self.metric) if expensive else None
         time_left = self.deadline.search_left
         if expensive:
-            cap_end = time.monotonic() + EXPENSIVE_TRIAL_SHARE * self.deadline.seconds
+            cap_at = self.deadline.elapsed() + EXPENSIVE_TRIAL_SHARE * self.deadline.seconds
 
             def time_left() -> float:
                 # Past its share the trial still finishes its folds, each as briefly as its
                 # learner can (the training loops stop at their time limit); only the search's
                 # own end stops it outright.
                 left = self.deadline.search_left()
-                return min(left, max(cap_end - time.monotonic(), MIN_FOLD_SECONDS)) if left > 0 else 0.0
+                cap_left = max(cap_at - self.deadline.elapsed(), MIN_FOLD_SECONDS)
+                return min(left, cap_left) if left > 0 else 0.0
 
         def on_fold(i: int, score: float, running: float) -> None:
             scores.append(score)

@@ -45,6 +45,11 @@ def _logreg_space(profile: DataProfile) -> dict:
     }
 
 
+# Epochs per saga call: about a second on 200 x 1,280 embeddings with 10 classes, the
+# longest a deadline then waits.
+SAGA_CHUNK = 100
+
+
 class SteppedLogisticRegression(LogisticRegression):
     """LogisticRegression whose saga solves run ``SAGA_CHUNK`` epochs per call, warm-started,
     until converged or ``max_iter``. A deadline is a signal, and Python handles signals only
@@ -74,11 +79,6 @@ class SteppedLogisticRegression(LogisticRegression):
         if done >= total:
             warnings.warn(f"saga did not converge in {total} epochs", ConvergenceWarning, stacklevel=2)
         return self
-
-
-# Epochs per saga call: about a second on 200 x 1,280 embeddings with 10 classes, the
-# longest a deadline then waits.
-SAGA_CHUNK = 100
 
 
 def _build_logreg(params: dict[str, Any], ctx: BuildContext) -> LogisticRegression:
