@@ -1,5 +1,3 @@
-import sys
+from automl.cli import run
 
-from automl.cli import main
-
-sys.exit(main())
+run()

@@ -9,6 +9,8 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from automl.config import (
@@ -444,5 +446,32 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+# How long a finished command waits for threads a library left running before it exits anyway.
+STRAY_THREAD_GRACE = 10.0
+
+
+def run() -> None:
+    """The ``automl`` program: ``main``, then exit even if a library left a non-daemon thread
+    running (everything the command finished is already written; waiting would hang a done
+    search forever)."""
+    code = main()
+    deadline = time.monotonic() + STRAY_THREAD_GRACE
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and not t.daemon:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+    stray = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if not stray:
+        sys.exit(code)
+    log.debug("Exiting although thread(s) %s still run.", ", ".join(stray))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

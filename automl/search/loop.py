@@ -19,6 +19,7 @@ from automl.pipeline.metrics import MetricInfo
 from automl.search.budget import Deadline
 from automl.search.objective import log_trial, trial_record
 from automl.search.quota import StudyLock, running_trials, taken_trials
+from automl.search.signals import Stop
 from automl.search.study import FINISHED
 from automl.timing import timed
 from automl.tracking.base import Tracker, TrialRecord
@@ -79,15 +80,20 @@ def run_trials(
     trial_log: TrialLog,
     on_best: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     on_trial: Callable[[], None] | None = None,
+    stop: Stop | None = None,
 ) -> str:
     """Run trials until the budget or the study's trial count is spent, or Ctrl-C.
-    Returns why it stopped: ``budget``, ``trials`` or ``interrupted``."""
+    Returns why it stopped: ``budget``, ``trials`` or ``interrupted``.
+
+    With ``stop``, a signal interrupts only the objective; one that arrives while Optuna
+    records a trial is acted on once the record is complete."""
     me = worker_id()
+    stop = stop or Stop()
 
     def slot_taken_objective(trial: optuna.Trial) -> float:
         lock.release()  # the trial exists (RUNNING) and counts: others may take the next slot
         trial.set_user_attr(WORKER_KEY, me)
-        return objective(trial)
+        return stop.interruptible(lambda: objective(trial))
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         rec = trial_record(trial)
@@ -100,21 +106,27 @@ def run_trials(
 
     try:
         while True:
+            if stop.requested:
+                stop.announce()
+                return "interrupted"
             if deadline.search_left() <= 0:
                 return "budget"
-            lock.acquire()
-            # Trials of killed workers are failed (and re-queued once) here, before counting.
-            _fail_stale(study)
-            cap = limit()
-            if cap is not None and taken_trials(study) >= cap:
-                lock.release()
-                if not running_trials(study):
-                    return "trials"
-                # Others are still running the last trials; one may die and be re-queued.
-                time.sleep(POLL_SECONDS)
-                continue
+            stop.interruptible(lock.acquire)  # may wait on other processes: Ctrl-C ends the wait
             try:
-                study.optimize(slot_taken_objective, n_trials=1, catch=(Exception,), callbacks=[after_trial])
+                with stop.shielded():
+                    # Trials of killed workers are failed (and re-queued once) here, before counting.
+                    _fail_stale(study)
+                    cap = limit()
+                    if cap is not None and taken_trials(study) >= cap:
+                        lock.release()
+                        if not running_trials(study):
+                            return "trials"
+                        # Others are still running the last trials; one may die and be re-queued.
+                        time.sleep(POLL_SECONDS)
+                        continue
+                    study.optimize(
+                        slot_taken_objective, n_trials=1, catch=(Exception,), callbacks=[after_trial]
+                    )
             finally:
                 lock.release()
     except KeyboardInterrupt:

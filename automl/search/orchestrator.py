@@ -110,7 +110,12 @@ def _search(config: SearchConfig, tracker: Tracker | None, stop: Stop) -> Search
     _publish_search_end(study, deadline)
     trial_log = TrialLog(tracker, metric)
     stopped_by = _optimize(
-        study, Objective(space, ds.X, y, problem.folds, metric, ctx, deadline), config, deadline, trial_log
+        study,
+        Objective(space, ds.X, y, problem.folds, metric, ctx, deadline),
+        config,
+        deadline,
+        trial_log,
+        stop,
     )
     if stopped_by != "interrupted":
         wait_for_running(study, timeout=max(0.0, deadline.total_left() - deadline.reserve))
@@ -246,7 +251,12 @@ def _default_tracker(config: SearchConfig) -> Tracker:
 
 
 def _optimize(
-    study: optuna.Study, objective: Objective, config: SearchConfig, deadline: Deadline, trial_log: TrialLog
+    study: optuna.Study,
+    objective: Objective,
+    config: SearchConfig,
+    deadline: Deadline,
+    trial_log: TrialLog,
+    stop: Stop,
 ) -> str:
     remaining = None
     if config.trials is not None:
@@ -282,6 +292,7 @@ def _optimize(
             trial_log=trial_log,
             on_best=on_best,
             on_trial=lambda: status.update(study),
+            stop=stop,
         )
     if stopped == "interrupted":
         log.warning(

@@ -1,30 +1,75 @@
 """SIGTERM (what Slurm, Kubernetes and systemd send) stops a search as Ctrl-C does: the
 running trial is marked failed, every finished one is kept, and the best so far is refitted
-and exported. A second signal of either kind exits at once."""
+and exported. A second signal of either kind exits at once.
+
+Only a trial's own work is cut short. A signal that lands while Optuna asks for or records a
+trial (or starts and stops its heartbeat thread) is held until that bookkeeping is done: an
+exception raised there can leave a trial RUNNING or a heartbeat thread that never stops, and a
+live non-daemon thread keeps the finished process from exiting."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from automl.logger import log
 
+T = TypeVar("T")
+
 
 class Stop:
-    """Signal handling for one search. While trials run, the first signal raises
-    KeyboardInterrupt (the trial loop turns it into a clean stop); once the search is
+    """Signal handling for one search. While a trial's work runs, the first signal raises
+    KeyboardInterrupt (the trial loop turns it into a clean stop); inside a shielded block
+    (Optuna's bookkeeping) it is recorded and the loop stops when the block ends; once the search is
     finishing (selection, refit, export), it is only noted, so the export completes. The next
     signal ends the process with the signal's exit status (128 + its number)."""
 
     def __init__(self) -> None:
         self.received: list[int] = []
         self._finishing = False
+        self._shielded = 0
+        self._announced = False
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.received)
 
     def finishing(self) -> None:
         self._finishing = True
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """A signal inside the block is recorded, not raised; see ``requested``."""
+        self._shielded += 1
+        try:
+            yield
+        finally:
+            self._shielded -= 1
+
+    def interruptible(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` where a signal interrupts it, inside a shielded block. A signal that
+        arrived while shielded interrupts before ``fn`` starts."""
+        if self.requested:
+            self.announce()
+            raise KeyboardInterrupt
+        saved, self._shielded = self._shielded, 0
+        try:
+            return fn()
+        finally:
+            self._shielded = saved
+
+    def announce(self) -> None:
+        """Say (once) that a signal was received, when the handler itself could not."""
+        if self.received and not self._announced:
+            self._announced = True
+            log.warning(
+                "%s received: stopping; the best so far will be exported. Send it again to exit at once.",
+                signal.Signals(self.received[0]).name,
+            )
 
     def handle(self, signum, frame) -> None:
         self.received.append(signum)
@@ -39,6 +84,10 @@ class Stop:
                 name,
             )
             return
+        if self._shielded:
+            # No logging here: the signal may have landed inside the log handler's own write.
+            return
+        self._announced = True
         log.warning(
             "%s received: stopping after the running step; the best so far will be exported. "
             "Send it again to exit at once.",

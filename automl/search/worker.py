@@ -28,7 +28,7 @@ from automl.search.frozen import FROZEN_KEY, check_frozen, problem_view
 from automl.search.loop import TrialLog, run_trials, worker_id
 from automl.search.objective import Objective
 from automl.search.quota import StudyLock
-from automl.search.signals import graceful_stop
+from automl.search.signals import Stop, graceful_stop
 from automl.search.study import (
     SEARCH_END_KEY,
     SETTINGS_KEY,
@@ -59,8 +59,8 @@ def work(
     cache_dir: Path | None = None,
     n_jobs: int = 1,
 ) -> WorkerResult:
-    with limit_threads(n_jobs), graceful_stop():  # a worker exports nothing: a signal just stops it
-        return _work(storage_url, study_name, budget, tracking_uri, data, cache_dir, n_jobs)
+    with limit_threads(n_jobs), graceful_stop() as stop:  # a worker exports nothing: a signal just stops it
+        return _work(storage_url, study_name, budget, tracking_uri, data, cache_dir, n_jobs, stop)
 
 
 def _work(
@@ -71,6 +71,7 @@ def _work(
     data: Path | None,
     cache_dir: Path | None,
     n_jobs: int,
+    stop: Stop,
 ) -> WorkerResult:
     if storage_url.startswith("sqlite"):
         raise ConfigError(
@@ -164,6 +165,7 @@ def _work(
         deadline=deadline,
         trial_log=trial_log,
         on_trial=on_trial,
+        stop=stop,
     )
     log.info("Worker %s stopped (%s) after %d trial(s).", worker_id(), stopped, count["n"])
     return WorkerResult(study_name, worker_id(), count["n"], stopped, deadline.elapsed())
