@@ -115,6 +115,9 @@ def rule_family(
     best_index, best_value = 0, -np.inf
     for members in pool.groups:
         scores = per_fold[members]
+        scores = scores[:, np.isfinite(scores).any(0)]  # folds none of the family scored
+        if not np.isfinite(scores).any():
+            continue
         means = np.nanmean(scores, 1)
         chosen = int(np.nanargmax(means))
         bias = np.nanmean(np.nanmax(scores, 0) - scores[chosen])
