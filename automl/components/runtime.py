@@ -27,6 +27,11 @@ class Runtime:
 DEFAULT_RUNTIME = Runtime()
 
 
+class Unaffordable(Exception):
+    """A one-off step (an SSL adaptation) measured that it cannot do its minimum useful work in
+    the time it may use. The trial is skipped, not failed: a longer budget affords it."""
+
+
 def pick_device(requested: str | None = None, needs_torch: bool = True) -> str:
     """``requested`` if given, else cuda when torch sees a GPU, else cpu. With ``needs_torch``
     False (a loaded model that never imported torch) torch is not imported just to ask: its

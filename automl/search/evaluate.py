@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from automl.components.base import BuildContext
+from automl.components.runtime import Unaffordable
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan, fold_std
 from automl.pipeline.build import build_pipeline
@@ -75,6 +76,8 @@ def cross_validate(
             with timed("predict"):
                 proba = aligned_proba(model, take(X, test), n_classes)
                 score = metric.score(y[test], proba)
+        except Unaffordable:
+            raise  # a skip, not a failure: the caller records why
         except Exception as e:
             raise FoldError(i, len(plan), e) from e
         scores.append(float(score))

@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 
 from automl.components.base import EXPENSIVE_COST, EXPENSIVE_TRIAL_SHARE, LEARNERS, BuildContext
+from automl.components.runtime import Unaffordable
 from automl.data.splits import FoldPlan
 from automl.logger import log
 from automl.pipeline.calibration import expected_calibration_error, log_loss
@@ -92,6 +93,9 @@ class Objective:
         except (BudgetExhausted, DeadlineReached) as e:
             trial.set_user_attr("stopped", f"budget spent: {e}")
             raise optuna.TrialPruned(f"budget spent: {e}") from None
+        except Unaffordable as e:
+            trial.set_user_attr("stopped", f"not affordable in this budget: {e}")
+            raise optuna.TrialPruned(f"not affordable in this budget: {e}") from None
         except FoldError as e:
             trial.set_user_attr("error", f"{e}\n{e.trace}")
             raise

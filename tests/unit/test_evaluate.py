@@ -4,7 +4,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from automl.components.base import BuildContext
 from automl.components.learners.classical import XGBoostClassifier
-from automl.components.runtime import UsesRuntime
+from automl.components.runtime import Unaffordable, UsesRuntime
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
 from automl.data.splits import make_fold_plan
@@ -44,6 +44,29 @@ def test_failing_fold_is_summarised(problem):
     bad_ctx = BuildContext(profile=ctx.profile)  # profile still says the column is numeric
     with pytest.raises(FoldError, match=r"fold 1/\d+ failed: ValueError"):
         cross_validate(spec(), bad, y, plan, METRICS.get("accuracy"), bad_ctx)
+
+
+def test_a_skipped_step_is_not_a_failed_fold(problem, monkeypatch):
+    """An SSL adaptation that cannot afford its first epoch skips the trial (Unaffordable
+    passes through); any other error fails the fold."""
+    import automl.search.evaluate as evaluate
+
+    X, y, plan, ctx = problem
+
+    class Raises(BaseEstimator):
+        def __init__(self, error=None):
+            self.error = error
+
+        def fit(self, X, y):
+            raise self.error
+
+    for error, raised in (
+        (Unaffordable("one epoch would take ~90s"), Unaffordable),
+        (ValueError("x"), FoldError),
+    ):
+        monkeypatch.setattr(evaluate, "build_pipeline", lambda spec, ctx, e=error: Raises(e))
+        with pytest.raises(raised):
+            cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx)
 
 
 def test_aligned_proba_fills_missing_classes():

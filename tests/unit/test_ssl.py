@@ -3,6 +3,7 @@ random timm backbone (fast); the real MiniLM on SST-2 sentences in a slow test."
 
 import json
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from automl.components.pretrain.base import SSL_METHODS, chosen_method
 from automl.components.pretrain.checkpoint import adapted_checkpoint, read_meta
 from automl.components.pretrain.image_contrastive import adapt_image_backbone
 from automl.components.pretrain.text_mlm import adapt_text_encoder, mask_tokens
-from automl.components.runtime import Runtime
+from automl.components.runtime import Runtime, Unaffordable
 from automl.components.text.encoders import load_model
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
@@ -215,3 +216,27 @@ def test_real_minilm_mlm_on_sst2_sentences(tmp_path, shared_datasets):
     losses = json.loads((folder / "loss.json").read_text())
     assert len(losses) == 7 and np.mean(losses[-3:]) < losses[0]
     assert changed(state(load_model("minilm")), state(load_model("minilm", str(folder))))
+
+
+def _paced_train(seconds_per_step: float, steps_per_epoch: int):
+    def train(folder, run):
+        run.plan(steps_per_epoch)
+        for _ in range(steps_per_epoch):
+            if run.out_of_time():
+                return
+            time.sleep(seconds_per_step)
+            run.log_step(1.0)
+        (folder / "weights").write_text("w")
+
+    return train
+
+
+def test_an_adaptation_whose_first_epoch_cannot_fit_is_skipped_and_not_cached(tmp_path):
+    parts = {"method": "x", "backbone": "b", "epochs": 1}
+    # 200 steps of 20 ms: ~4 s an epoch, measured over the first steps, against a 1 s limit.
+    with pytest.raises(Unaffordable, match="one epoch"):
+        adapted_checkpoint(str(tmp_path), parts, ["k1"], _paced_train(0.02, 200), 1.0)
+    assert not [p for p in (tmp_path / "artifacts").iterdir() if not p.name.endswith(".lock")]
+    # An epoch that fits is trained and cached.
+    folder = adapted_checkpoint(str(tmp_path), parts, ["k1"], _paced_train(0.02, 10), 1.0)
+    assert read_meta(folder)["steps"] == 10 and not read_meta(folder)["stopped_early"]

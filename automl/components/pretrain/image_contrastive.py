@@ -75,6 +75,7 @@ def _batches(images, run: TrainingRun, epochs: int, seed: int, transform):
     import torch
 
     rng = np.random.default_rng(seed)
+    run.plan(int(np.ceil(len(images) / BATCH_SIZE)))
     for _ in range(epochs):
         order = rng.permutation(len(images))
         for i in range(0, len(order) - 1, BATCH_SIZE):

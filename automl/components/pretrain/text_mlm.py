@@ -94,6 +94,7 @@ def train_mlm(
     vocab = emb.weight.shape[0]
     head = _mlm_head(hidden, vocab, getattr(model.config, "layer_norm_eps", 1e-12)).to(device)
     per_epoch = int(np.ceil(len(texts) / BATCH_SIZE))
+    run.plan(per_epoch)
     total = max(1, epochs * per_epoch)
     warmup = max(1, total // 10)
     opt = torch.optim.AdamW(
