@@ -240,3 +240,11 @@ def test_an_adaptation_whose_first_epoch_cannot_fit_is_skipped_and_not_cached(tm
     # An epoch that fits is trained and cached.
     folder = adapted_checkpoint(str(tmp_path), parts, ["k1"], _paced_train(0.02, 10), 1.0)
     assert read_meta(folder)["steps"] == 10 and not read_meta(folder)["stopped_early"]
+
+
+def test_an_adaptation_that_hits_its_limit_inside_the_first_epoch_is_skipped(tmp_path):
+    parts = {"method": "x", "backbone": "b", "epochs": 1}
+    # Slow steps: the limit passes before the pace could be measured.
+    with pytest.raises(Unaffordable, match="first epoch"):
+        adapted_checkpoint(str(tmp_path), parts, ["k1"], _paced_train(0.4, 20), 1.0)
+    assert not [p for p in (tmp_path / "artifacts").iterdir() if not p.name.endswith(".lock")]

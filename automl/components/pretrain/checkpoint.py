@@ -36,7 +36,8 @@ from automl.timing import timed
 # learning rate that never decayed: on cifar10-few (2,000-image pool, 5-minute budgets, 3
 # seeds) every such SimCLR run probed below the stock backbone in CV on train (0.59/0.62/0.58
 # vs 0.65/0.64/0.63) and cost ~70 s. So once a few steps have shown the speed, a run whose
-# first epoch cannot finish in its time limit stops there and the trial is skipped.
+# first epoch cannot finish in its time limit stops there and the trial is skipped; one that
+# reaches its limit inside the first epoch anyway (a slow first step) is skipped too.
 MEASURE_STEPS = 4
 
 
@@ -87,7 +88,15 @@ class TrainingRun:
             )
 
     def out_of_time(self) -> bool:
+        """True once the time limit has passed (the method then stops and saves). Before the
+        first epoch is complete that is not an adaptation worth keeping: ``Unaffordable``."""
         if self.time_limit is not None and time.monotonic() - self._t0 > self.time_limit:
+            if self.epoch_steps is not None and len(self.losses) < self.epoch_steps:
+                raise Unaffordable(
+                    f"its time limit of {self.time_limit:.0f}s passed after {len(self.losses)} of the "
+                    f"{self.epoch_steps} steps of its first epoch; skipped (a longer --budget, fewer "
+                    "pool items or a GPU affords it)"
+                )
             self.stopped_early = True
         return self.stopped_early
 
