@@ -22,9 +22,27 @@ class Runtime:
     time_limit: float | None = None  # seconds this fit may take; iterative learners stop early
     search_left: float | None = None  # seconds left for the whole search (shared one-off costs)
     unlabelled: Any | None = None  # the unlabelled pool, same type as X
+    # Seconds a one-off cost may take in this call (embedding the pool with a backbone for the
+    # first time): a featuriser that measures it cannot finish in time raises Unaffordable.
+    one_off_seconds: float | None = None
 
 
 DEFAULT_RUNTIME = Runtime()
+
+# A one-off cost that every later trial reuses (adapting a backbone to the pool, embedding the
+# pool with a backbone for the first time) is charged to the search, not to the fold that
+# happens to trigger it: it may use this share of the time left. A fold's slice (a 10-minute
+# budget over 15 folds gives ~35 s) would stop MLM after a few steps; the whole time left
+# would let one trial's pool embedding (~110 s for Lite2 on 2,000 images, 1 thread) eat the
+# rest of a 5-minute search.
+ONE_OFF_SHARE = 0.3
+
+
+def one_off_limit(runtime: Runtime) -> float | None:
+    """Seconds a one-off cost may take now; None outside a search with no time limit."""
+    if runtime.search_left is not None:
+        return ONE_OFF_SHARE * runtime.search_left
+    return None if runtime.time_limit is None else 0.5 * runtime.time_limit
 
 
 class Unaffordable(Exception):

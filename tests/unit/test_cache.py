@@ -42,3 +42,43 @@ def test_artifact_dir_appears_only_on_success(tmp_path: Path):
     with cache.writing("k1") as d:  # a second writer of the same key leaves the first intact
         (d / "weights.bin").write_bytes(b"full")
     assert cache.has("k1")
+
+
+class _SlowFeaturizer:
+    """A cached featuriser whose items take a fixed time each (the pool, embedded anew)."""
+
+    @staticmethod
+    def make(seconds_per_item: float):
+        import time
+
+        from automl.components.features.cached import CachedViewFeaturizer
+
+        class Slow(CachedViewFeaturizer):
+            def __init__(self, views: int = 0, strength: float = 0.0, seed: int = 0):
+                self.views, self.strength, self.seed = views, strength, seed
+                self.computed = 0
+
+            def _config(self):
+                return {"kind": "test", "backbone": "slow"}
+
+            def _compute(self, items, view, seeds):
+                time.sleep(seconds_per_item * len(items))
+                self.computed += len(items)
+                return np.array([[float(len(str(i)))] for i in items])
+
+        return Slow()
+
+
+def test_a_one_off_embedding_that_cannot_finish_is_skipped_and_keeps_its_chunks(tmp_path: Path):
+    from automl.cache.store import CHUNK
+    from automl.components.runtime import Runtime, Unaffordable
+
+    items = np.array([f"pool-{i}" for i in range(4 * CHUNK)], dtype=object)
+    slow = _SlowFeaturizer.make(0.001)  # ~0.26 s a chunk, ~1 s in all
+    slow.set_runtime(Runtime(cache_dir=str(tmp_path), one_off_seconds=0.5))
+    with pytest.raises(Unaffordable, match="more items"):
+        slow.transform(items)
+    assert slow.computed == CHUNK  # measured on one chunk, which stays cached
+    slow.set_runtime(Runtime(cache_dir=str(tmp_path)))  # no limit (a refit, or time enough)
+    assert slow.transform(items).shape == (4 * CHUNK, 1)
+    assert slow.computed == 4 * CHUNK  # the cached chunk was not computed again

@@ -80,3 +80,31 @@ def test_profile_reports_pool_overlap():
     prof = profile_dataset(Dataset(Modality.TABULAR, X, y, "t", unlabelled=pool))
     assert prof.extras["unlabelled_overlap"] == 3
     assert "identical to labelled" in prof.statement()
+
+
+def test_pseudo_labelling_gives_the_pool_embedding_the_one_off_share(monkeypatch):
+    """Predicting the pool runs with the search's one-off allowance (30% of the time left), so a
+    featuriser embedding it anew can skip a trial it cannot afford; labelled rows never do."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.components.runtime import ONE_OFF_SHARE, UsesRuntime
+
+    X, y, pool = make_data()
+    seen = []
+
+    class Spy(UsesRuntime, ClassifierMixin, BaseEstimator):
+        def fit(self, X, y, sample_weight=None):
+            seen.append(("fit", self.runtime.one_off_seconds))
+            self.model_ = LogisticRegression().fit(X, y, sample_weight=sample_weight)
+            self.classes_ = self.model_.classes_
+            return self
+
+        def predict_proba(self, X):
+            seen.append(("pool" if len(X) == len(pool) else "other", self.runtime.one_off_seconds))
+            return self.model_.predict_proba(X)
+
+    rt = Runtime(unlabelled=pool, search_left=100.0)
+    PseudoLabelClassifier(Spy(), threshold=0.6, rounds=2, max_ratio=3.0).set_runtime(rt).fit(X, y)
+    assert ("pool", ONE_OFF_SHARE * 100.0) in seen
+    assert all(limit is None for what, limit in seen if what != "pool")

@@ -8,6 +8,7 @@ be searched for frozen-feature learners at the cost of a lookup.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from automl.cache import ArtifactCache, make_key
-from automl.components.runtime import UsesRuntime
+from automl.components.runtime import Unaffordable, UsesRuntime
 from automl.data.dataset import item_keys
 from automl.timing import timed
 
@@ -69,4 +70,38 @@ class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
         if not cache_dir:
             return compute(np.arange(len(X)))
         table = ArtifactCache(cache_dir).table(make_key(**config))
+        seconds = self.runtime.one_off_seconds
+        if seconds is not None:
+            missing = len({k for k, found in zip(keys, table.get(keys)[0]) if not found})
+            compute = _paced(compute, missing, seconds, f"{self._describe()}, view {view}")
         return table.lookup_or_compute(keys, compute)
+
+    def _describe(self) -> str:
+        config = self._config()
+        named = [str(config[k]) for k in ("backbone", "encoder", "resolution") if k in config]
+        return " ".join(named) or type(self).__name__
+
+
+def _paced(compute, total: int, seconds: float, what: str):
+    """``compute``, called a chunk at a time (each chunk cached as it is done), raising
+    Unaffordable before a chunk when the pace so far says the ``total`` items would not be
+    done within ``seconds``. The chunks already computed stay cached for the next trial."""
+    done, spent = 0, 0.0
+
+    def paced(positions: np.ndarray) -> np.ndarray:
+        nonlocal done, spent
+        if done:
+            need = spent / done * (total - done)
+            if need > seconds - spent:
+                raise Unaffordable(
+                    f"embedding {total - done} more items ({what}) would take ~{need:.0f}s at the "
+                    f"measured pace, more than the {max(0.0, seconds - spent):.0f}s it may use now; "
+                    f"skipped, the {done} done are cached for the next trial that needs them"
+                )
+        t0 = time.monotonic()
+        out = compute(positions)
+        spent += time.monotonic() - t0
+        done += len(positions)
+        return out
+
+    return paced

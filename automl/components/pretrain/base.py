@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from automl.components.runtime import Runtime
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.exceptions import SearchSpaceError
@@ -91,15 +90,3 @@ def chosen_method(method: str, pool: Any, modality: Modality) -> str | None:
             "--unlabelled, or set ssl.method to 'none'."
         )
     return method
-
-
-# An adaptation is paid once and reused by every later trial, so it is charged to the search,
-# not to the fold that happens to trigger it: it may use this share of the time left. A fold
-# slice (a 10-minute budget over 15 folds gives ~35 s) would stop MLM after a few steps.
-SSL_SHARE_OF_SEARCH = 0.3
-
-
-def ssl_time_limit(runtime: Runtime) -> float | None:
-    if runtime.search_left is not None:
-        return SSL_SHARE_OF_SEARCH * runtime.search_left
-    return None if runtime.time_limit is None else 0.5 * runtime.time_limit

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from automl.components.images.transforms import AugmentSpec
-from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method, ssl_time_limit
+from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
-from automl.components.runtime import Runtime
+from automl.components.runtime import Runtime, one_off_limit
 from automl.data.dataset import Modality
 
 # 96 px: a forward+backward pass costs ~(96/224)^2 = 18% of the native resolution; the
@@ -245,7 +245,7 @@ def adapted_backbone(backbone: str, method: str, epochs: int, seed: int, runtime
         epochs,
         seed=seed,
         cache_dir=runtime.cache_dir,
-        time_limit=ssl_time_limit(runtime),
+        time_limit=one_off_limit(runtime),
         n_jobs=runtime.n_jobs,
         device=runtime.device,
     )

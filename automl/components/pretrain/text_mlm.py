@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method, ssl_time_limit
+from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
-from automl.components.runtime import Runtime
+from automl.components.runtime import Runtime, one_off_limit
 from automl.data.dataset import Modality
 
 MAX_LENGTH = 64  # pool texts are sentences; 64 word pieces cover ~95% of SST-2 reviews
@@ -204,7 +204,7 @@ def adapted_encoder(encoder: str, method: str, epochs: int, seed: int, runtime: 
         epochs,
         seed,
         runtime.cache_dir,
-        ssl_time_limit(runtime),
+        one_off_limit(runtime),
         runtime.n_jobs,
         runtime.device,
     )

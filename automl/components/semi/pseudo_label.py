@@ -8,6 +8,7 @@ cannot leak into training through pseudo-labels.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
 from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, register
-from automl.components.runtime import Runtime, UsesRuntime, bind_runtime
+from automl.components.runtime import Runtime, UsesRuntime, bind_runtime, one_off_limit
 from automl.data.dataset import concat_rows, take
 from automl.logger import log
 from automl.space.domains import FloatDomain, IntDomain
@@ -81,7 +82,7 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
                     time_limit,
                 )
                 break
-            proba = self.base_.predict_proba(pool)
+            proba = self._predict_pool(pool)
             model_classes = np.asarray(self.base_.classes_)
             conf, pred = proba.max(1), model_classes[proba.argmax(1)]
             chosen = []
@@ -99,6 +100,19 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
             self.n_pseudo_, self.rounds_ = len(keep), r + 1
         log.debug("pseudo-labelled %d pool items", self.n_pseudo_)
         return self
+
+    def _predict_pool(self, pool) -> np.ndarray:
+        """The base's probabilities on the pool. Embedding the pool with a backbone for the
+        first time is a one-off cost later trials reuse: it may take the search's one-off share,
+        and a featuriser that measures it cannot skips the trial (Unaffordable)."""
+        limit = one_off_limit(self.runtime)
+        if limit is None:
+            return self.base_.predict_proba(pool)
+        bind_runtime(self.base_, replace(self.runtime, one_off_seconds=limit))
+        try:
+            return self.base_.predict_proba(pool)
+        finally:
+            bind_runtime(self.base_, self.runtime)
 
     def _pool(self):
         pool = self.runtime.unlabelled
