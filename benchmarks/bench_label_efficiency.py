@@ -218,11 +218,18 @@ def run_issues(name: str, seed: int, budget: str, work: Path) -> dict:
     flipped = rng.choice(len(y), int(round(0.1 * len(y))), replace=False)
     classes = np.unique(y)
     flip = {int(i): str(rng.choice([c for c in classes if c != y[i]])) for i in flipped}
-    train = write_train(name, work / "flipped", flip=flip)
-    _, summary = search(name, train, work / "search", budget, seed)
-    issues = pd.read_csv(next((work / "search" / "runs").glob("*/label_issues.csv")))
+    kept = list((work / "search" / "runs").glob("*/label_issues.csv"))
+    if not kept:  # a --keep folder from an earlier run already holds the search
+        train = write_train(name, work / "flipped", flip=flip)
+        search(name, train, work / "search", budget, seed)
+        kept = list((work / "search" / "runs").glob("*/label_issues.csv"))
+    issues = pd.read_csv(kept[0])
     if LAYOUTS[name].train.endswith(".csv"):
-        found = {int(str(item).split()[-1]) - 1 for item in issues["item"]}  # "labelled row N"
+        # Text rows are listed by their text; the flips were made by row of train.csv.
+        row_of: dict[str, int] = {}
+        for i, text in enumerate(table(name, "train")["text"].astype(str)):
+            row_of.setdefault(text, i)
+        found = {row_of[str(item)] for item in issues["item"] if str(item) in row_of}
     else:
         index = {Path(p).name: i for i, p in enumerate(items)}
         found = {index[Path(str(item)).name] for item in issues["item"] if Path(str(item)).name in index}
