@@ -54,13 +54,3 @@ def build_pipeline(spec: PipelineSpec, ctx: BuildContext) -> BaseEstimator:
     if spec.semi is not None:
         model = SEMI.get(spec.semi.name).build(dict(spec.semi.params), ctx).set_params(base=model)
     return bind_runtime(model, ctx.runtime)
-
-
-def trained_params(model: BaseEstimator) -> dict:
-    """Learner parameters a fitted ``model`` actually trained with, where its time limit made
-    them differ from the spec (a SetFit that could run only part of its pair rounds): the
-    learner's ``trained_params_``, keyed by its spec parameter names; empty otherwise."""
-    inner = getattr(model, "base_", model)  # a semi-supervised wrapper's fitted pipeline
-    if isinstance(inner, Pipeline):
-        inner = inner.steps[-1][1]
-    return dict(getattr(inner, "trained_params_", None) or {})

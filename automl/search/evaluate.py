@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from automl.components.base import BuildContext
 from automl.components.runtime import Unaffordable
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan, fold_std
-from automl.pipeline.build import build_pipeline, trained_params
+from automl.pipeline.build import build_pipeline
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
 from automl.space.spec import PipelineSpec
@@ -31,8 +31,6 @@ class CVResult:
     # Out-of-fold class probabilities from the first repeat: one partition of the rows that
     # every trial is scored on (expensive learners run no other), so trials compare on it.
     oof: np.ndarray | None = None
-    # Learner parameters the folds' time limits changed (see ``trained_params``).
-    trained: dict = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
@@ -60,7 +58,6 @@ def cross_validate(
     n_classes = int(y.max()) + 1
     scores: list[float] = []
     fit_times: list[float] = []
-    trained: list[dict] = []
     oof = np.zeros((len(y), n_classes))
     for i in range(len(plan)):
         left = time_left()
@@ -76,7 +73,6 @@ def cross_validate(
             with timed("fit"):
                 model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
             fit_times.append(time.perf_counter() - t0)
-            trained.append(trained_params(model))
             with timed("predict"):
                 proba = aligned_proba(model, take(X, test), n_classes)
                 score = metric.score(y[test], proba)
@@ -89,13 +85,7 @@ def cross_validate(
             oof[test] = proba
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)), oof, _as_trained(trained))
-
-
-def _as_trained(per_fold: list[dict]) -> dict:
-    """One value per parameter a time limit changed: its median over the folds it changed."""
-    keys = {k for d in per_fold for k in d}
-    return {k: int(np.median([d[k] for d in per_fold if k in d])) for k in sorted(keys)}
+    return CVResult(tuple(scores), float(np.mean(fit_times)), oof)
 
 
 class FoldError(Exception):

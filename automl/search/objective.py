@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -104,19 +104,6 @@ class Objective:
         except Exception as e:  # recorded on the trial: Optuna keeps no reason for a failure
             trial.set_user_attr("error", f"{type(e).__name__}: {e}")
             raise
-        if result.trained:
-            # The folds could afford less training than the spec planned: what was scored, and
-            # so what the refit must train, is the spec with the trained values.
-            trial.set_user_attr("planned_spec", spec.to_dict())
-            log.info(
-                "trial %d: its folds' time allowed %s (planned %s); scored and refitted as trained",
-                trial.number,
-                ", ".join(f"{k}={v}" for k, v in result.trained.items()),
-                ", ".join(f"{k}={spec.learner.params.get(k)}" for k in result.trained),
-            )
-            learner = replace(spec.learner, params={**spec.learner.params, **result.trained})
-            spec = replace(spec, learner=learner)
-            trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("fit_seconds", result.fit_seconds)
         if result.oof is not None:
             # How much its probabilities can be trusted, whatever the metric: in MLflow too.

@@ -69,30 +69,6 @@ def test_a_skipped_step_is_not_a_failed_fold(problem, monkeypatch):
             cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx)
 
 
-def test_what_a_time_limit_let_the_folds_train_is_reported(problem, monkeypatch):
-    import automl.search.evaluate as evaluate
-
-    X, y, plan, ctx = problem
-    rounds = iter([4, 6, None, 5, 20, 3] * 10)
-    given: list = []
-
-    class Shrinks(BaseEstimator, ClassifierMixin):
-        def fit(self, X, y):
-            self.classes_ = np.unique(y)
-            r = next(rounds)
-            given.append(r)
-            self.trained_params_ = {"pairs": r} if r is not None else {}
-            return self
-
-        def predict_proba(self, X):
-            return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
-
-    monkeypatch.setattr(evaluate, "build_pipeline", lambda spec, ctx: Shrinks())
-    result = cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx)
-    assert len(given) == len(plan) >= 3
-    assert result.trained == {"pairs": int(np.median([r for r in given if r is not None]))}
-
-
 def test_aligned_proba_fills_missing_classes():
     class Two:
         classes_ = np.array([0, 2])

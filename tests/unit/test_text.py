@@ -149,20 +149,6 @@ def test_time_limit_stops_setfit_early(toy_reviews):
     assert 0 < clf.steps_done_ < clf._steps(len(y))
 
 
-def test_setfit_shrinks_its_schedule_to_the_time_limit_and_says_what_it_trained(toy_reviews):
-    X, y = toy_reviews
-    clf = SetFitClassifier(encoder=TINY, pairs=50_000).set_runtime(Runtime(time_limit=3.0)).fit(X, y)
-    planned = clf._steps(len(y))
-    assert clf.steps_done_ < planned
-    # The plan was cut to what fits, so the schedule ran to its end rather than being stopped
-    # by the limit at full learning rate; the pair rounds that trained are reported.
-    rounds = clf.trained_params_["pairs"]
-    assert 1 <= rounds < 50_000
-    assert rounds == max(1, round(50_000 * clf.steps_done_ / planned))
-    full = SetFitClassifier(encoder=TINY, pairs=2).fit(X, y)
-    assert full.steps_done_ == full._steps(len(y)) and full.trained_params_ == {}
-
-
 def test_encoder_report_names_why_unavailable():
     rows = {name: (state, why) for name, state, why in encoder_report()}
     assert rows[TINY][0] == "usable"

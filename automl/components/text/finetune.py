@@ -29,10 +29,6 @@ from automl.data.splits import inner_split
 from automl.logger import log
 from automl.space.domains import CategoricalDomain, FloatDomain, IntDomain
 
-# SetFit measures its pace over this many steps after the first (which carries warm-up costs)
-# before deciding whether its whole schedule fits the time limit.
-PACE_STEPS = 3
-
 
 class _EncoderLearner(UsesRuntime, ClassifierMixin, BaseEstimator):
     def _start(self, y) -> tuple[np.ndarray, TimeLimit]:
@@ -137,16 +133,14 @@ class SetFitClassifier(_EncoderLearner):
         y_enc, limit = self._start(y)
         X = np.asarray(X, dtype=object)
         rng = np.random.default_rng(self.seed)
-        planned = self._steps(len(y_enc))
-        plan = {"steps": planned}  # shrunk below when the time limit cannot hold every step
+        steps = self._steps(len(y_enc))
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / plan["steps"]))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
         self.steps_done_, self.losses_ = 0, []
-        self.trained_params_ = {}
         self.model_.train()
-        t_first = None
         for idx in self._batches(y_enc, rng):
-            if self.steps_done_ >= plan["steps"] or limit.out_of_time():
+            if limit.out_of_time():
+                log.debug("setfit: time limit reached after %d steps", self.steps_done_)
                 break
             emb = torch.nn.functional.normalize(self._embed(self._augment(X[idx], rng), grad=True), dim=-1)
             labels = torch.as_tensor(y_enc[idx], device=self.runtime.device)
@@ -162,30 +156,9 @@ class SetFitClassifier(_EncoderLearner):
             sched.step()
             self.steps_done_ += 1
             self.losses_.append(loss.item())
-            if self.steps_done_ == 1:
-                t_first = limit.elapsed()
-            elif self.steps_done_ == PACE_STEPS + 1 and t_first is not None:
-                plan["steps"] = self._affordable_steps(limit, t_first, len(y_enc), plan["steps"])
-        if self.steps_done_ < planned:
-            # What was trained is SetFit with fewer pair rounds, its learning rate fully decayed;
-            # the search refits that (scaled to all rows), not the plan the time could not hold.
-            rounds = self.pairs * self.steps_done_ / planned
-            self.trained_params_ = {"pairs": max(1, int(round(rounds)))}
-            log.debug("setfit: %d of %d steps in the time limit", self.steps_done_, planned)
         self.model_.eval()
         self.head_ = LogisticRegression(C=self.head_c, max_iter=3000).fit(self._embed(X).cpu().numpy(), y_enc)
         return self
-
-    def _affordable_steps(self, limit: TimeLimit, t_first: float, n: int, planned: int) -> int:
-        """Steps that fit in the limit at the pace of the steps after the first, keeping time
-        to embed the ``n`` training texts for the head (forward only: ~1/3 of a step's cost per
-        batch of texts)."""
-        if limit.seconds is None:
-            return planned
-        per_step = (limit.elapsed() - t_first) / PACE_STEPS
-        head = per_step * np.ceil(n / self._batch_size(n)) / 3
-        left = limit.share * limit.seconds - limit.elapsed() - head
-        return int(min(planned, max(self.steps_done_, self.steps_done_ + left // max(per_step, 1e-6))))
 
     def predict_proba(self, X):
         return self.head_.predict_proba(self._embed(np.asarray(X, dtype=object)).cpu().numpy())
