@@ -112,12 +112,15 @@ class TimeLimit:
         self.seconds = seconds
         self.share = share
         self.start = time.monotonic()
+        self.reached = False  # whether a loop was stopped by it: the fit trained less than planned
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
     def out_of_time(self) -> bool:
-        return self.seconds is not None and self.elapsed() > self.share * self.seconds
+        if self.seconds is not None and self.elapsed() > self.share * self.seconds:
+            self.reached = True
+        return self.reached
 
 
 def set_threads(n_jobs: int) -> None:

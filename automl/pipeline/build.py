@@ -54,3 +54,13 @@ def build_pipeline(spec: PipelineSpec, ctx: BuildContext) -> BaseEstimator:
     if spec.semi is not None:
         model = SEMI.get(spec.semi.name).build(dict(spec.semi.params), ctx).set_params(base=model)
     return bind_runtime(model, ctx.runtime)
+
+
+def time_stopped(model: BaseEstimator) -> bool:
+    """Whether the fitted ``model``'s learner was stopped by its time limit before the end of
+    its planned training (``time_stopped_``): its predictions then describe a shorter training
+    than a refit with more time gives."""
+    inner = getattr(model, "base_", model)  # a semi-supervised wrapper's fitted pipeline
+    if isinstance(inner, Pipeline):
+        inner = inner.steps[-1][1]
+    return bool(getattr(inner, "time_stopped_", False))

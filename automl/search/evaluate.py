@@ -13,7 +13,7 @@ from automl.components.base import BuildContext
 from automl.components.runtime import Unaffordable
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan, fold_std
-from automl.pipeline.build import build_pipeline
+from automl.pipeline.build import build_pipeline, time_stopped
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
 from automl.space.spec import PipelineSpec
@@ -31,6 +31,7 @@ class CVResult:
     # Out-of-fold class probabilities from the first repeat: one partition of the rows that
     # every trial is scored on (expensive learners run no other), so trials compare on it.
     oof: np.ndarray | None = None
+    time_stopped: bool = False  # a fold's learner was stopped by its time limit
 
     @property
     def mean(self) -> float:
@@ -58,6 +59,7 @@ def cross_validate(
     n_classes = int(y.max()) + 1
     scores: list[float] = []
     fit_times: list[float] = []
+    stopped = False
     oof = np.zeros((len(y), n_classes))
     for i in range(len(plan)):
         left = time_left()
@@ -73,6 +75,7 @@ def cross_validate(
             with timed("fit"):
                 model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
             fit_times.append(time.perf_counter() - t0)
+            stopped = stopped or time_stopped(model)
             with timed("predict"):
                 proba = aligned_proba(model, take(X, test), n_classes)
                 score = metric.score(y[test], proba)
@@ -85,7 +88,7 @@ def cross_validate(
             oof[test] = proba
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)), oof)
+    return CVResult(tuple(scores), float(np.mean(fit_times)), oof, stopped)
 
 
 class FoldError(Exception):

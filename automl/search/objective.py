@@ -104,6 +104,10 @@ class Objective:
         except Exception as e:  # recorded on the trial: Optuna keeps no reason for a failure
             trial.set_user_attr("error", f"{type(e).__name__}: {e}")
             raise
+        if result.time_stopped:
+            # Its folds trained less than the refit will: fine for ranking it, but its
+            # out-of-fold predictions do not describe the refitted model an ensemble would hold.
+            trial.set_user_attr("time_stopped", True)
         trial.set_user_attr("fit_seconds", result.fit_seconds)
         if result.oof is not None:
             # How much its probabilities can be trusted, whatever the metric: in MLflow too.

@@ -46,6 +46,9 @@ class Candidate:
     family: str  # learner, featuriser and semi-supervised method: one strategy
     oof: np.ndarray  # [n, K] out-of-fold probabilities of the first repeat
     cv: float  # the trial's own CV mean (all its folds)
+    # False when a fold's learner was stopped by its time limit: the refit trains longer than
+    # the folds did, so ``oof`` does not describe the model an ensemble would hold.
+    as_refit: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Pool:
     probas: np.ndarray  # [T, n, K] out-of-fold probabilities
     families: tuple[str, ...]
     groups: tuple[np.ndarray, ...]  # candidate indices of each family
+    blendable: np.ndarray  # [T] bool: may be an ensemble member (see Candidate.as_refit)
 
     @classmethod
     def of(cls, cands: list[Candidate]) -> Pool:
@@ -87,6 +91,7 @@ class Pool:
             np.stack([c.oof for c in cands]),
             families,
             tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names),
+            np.array([c.as_refit for c in cands], dtype=bool),
         )
 
     def __len__(self) -> int:
@@ -130,10 +135,15 @@ def rule_ensemble(
     pool: Pool, y: np.ndarray, rows: np.ndarray, folds: np.ndarray, metric: MetricInfo
 ) -> np.ndarray:
     """Greedy ensemble selection with replacement over the best candidates on ``rows``; ties
-    (common with accuracy on few rows) go to the lower log loss."""
+    (common with accuracy on few rows) go to the lower log loss. Its weights are fitted to the
+    members' out-of-fold predictions, so only trials whose folds trained as their refit will
+    are members; without any, the rule is the single best trial."""
     target = y[rows]
     key = _keys(metric, target, pool.probas[:, rows])
-    top = np.argsort(-key)[:ENSEMBLE_CANDIDATES]
+    if not pool.blendable.any():
+        return _one_hot(len(pool), int(np.argmax(key)))
+    ranked = np.argsort(-key)
+    top = ranked[pool.blendable[ranked]][:ENSEMBLE_CANDIDATES]
     probas = pool.probas[top][:, rows]
     counts = np.zeros(len(pool))
     counts[top[0]] = 1
@@ -166,6 +176,7 @@ def candidates(trials: list[optuna.trial.FrozenTrial]) -> list[Candidate]:
                 family,
                 np.asarray(t.user_attrs["oof"], dtype=float),
                 float(t.value if t.value is not None else np.nan),
+                as_refit=not t.user_attrs.get("time_stopped", False),
             )
         )
     return out

@@ -30,13 +30,15 @@ def plan_for(n: int, k: int = 4) -> FoldPlan:
     return FoldPlan(tuple(np.sort(order[i::k]) for i in range(k)), n, k, 1)
 
 
-def trials(oofs, learners=None):
-    """Complete trials with these out-of-fold probabilities (value: their accuracy)."""
+def trials(oofs, learners=None, time_stopped=()):
+    """Complete trials with these out-of-fold probabilities (value: their accuracy); those in
+    ``time_stopped`` had a fold stopped by its time limit."""
     study = optuna.create_study(direction="maximize")
     for i, oof in enumerate(oofs):
         learner = learners[i] if learners else f"m{i}"
         spec = PipelineSpec(ComponentSpec(learner, {"i": i})).to_dict()
-        study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs={"oof": oof.tolist(), "spec": spec}))
+        attrs = {"oof": oof.tolist(), "spec": spec, **({"time_stopped": True} if i in time_stopped else {})}
+        study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs=attrs))
     return study.trials
 
 
@@ -90,6 +92,19 @@ def test_complementary_models_ship_as_an_ensemble():
     assert sel.rule == "ensemble" and set(sel.members) == {0, 1}
     assert abs(sum(sel.weights) - 1) < 1e-9 and sel.estimate.mean > 0.99
     assert {r.rule for r in sel.rules} == set(RULES)
+
+
+def test_a_time_stopped_trial_is_never_an_ensemble_member():
+    """Its out-of-fold predictions come from a shorter training than its refit: weights fitted
+    to them would weigh another model. It can still ship on its own."""
+    y = np.tile([0, 0, 1, 1, 0, 1], 6)
+    a = np.tile([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], (6, 1))
+    b = np.tile([[0.8, 0.2], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3], [0.1, 0.9]], (6, 1))
+    c = np.tile([[0.6, 0.4], [0.55, 0.45], [0.45, 0.55], [0.4, 0.6], [0.6, 0.4], [0.45, 0.55]], (6, 1))
+    sel = select(trials([a, b, c], time_stopped=(1,)), y, plan_for(len(y)), ACC, n_boot=50)
+    assert 1 not in sel.members or sel.members == (1,)
+    alone = select(trials([a, b], time_stopped=(0, 1)), y, plan_for(len(y)), ACC, n_boot=50)
+    assert not alone.is_ensemble
 
 
 def test_nothing_to_select_among_a_single_trial():

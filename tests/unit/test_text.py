@@ -147,6 +147,8 @@ def test_time_limit_stops_setfit_early(toy_reviews):
     # Long enough to take a step on a loaded machine, far too short for 50,000 pairs.
     clf = SetFitClassifier(encoder=TINY, pairs=50_000).set_runtime(Runtime(time_limit=2.0)).fit(X, y)
     assert 0 < clf.steps_done_ < clf._steps(len(y))
+    assert clf.time_stopped_  # said, so its out-of-fold predictions are not blended
+    assert not SetFitClassifier(encoder=TINY, pairs=2).fit(X, y).time_stopped_
 
 
 def test_encoder_report_names_why_unavailable():

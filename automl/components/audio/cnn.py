@@ -113,6 +113,7 @@ class AudioCNN(UsesRuntime, ClassifierMixin, BaseEstimator):
         self.epochs_run_ = train_epochs(
             [self.model_], self.epochs, train_epoch, validate if len(va) else None, limit, name="audio_cnn"
         )
+        self.time_stopped_ = limit.reached
         return self
 
     def _tensor(self, mels: np.ndarray, rng: np.random.Generator | None = None):

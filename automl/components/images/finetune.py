@@ -167,6 +167,7 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
             patience=self.patience,
             name="image_finetune",
         )
+        self.time_stopped_ = limit.reached
         return self
 
     def _proba(self, images) -> np.ndarray:

@@ -156,6 +156,7 @@ class SetFitClassifier(_EncoderLearner):
             sched.step()
             self.steps_done_ += 1
             self.losses_.append(loss.item())
+        self.time_stopped_ = limit.reached
         self.model_.eval()
         self.head_ = LogisticRegression(C=self.head_c, max_iter=3000).fit(self._embed(X).cpu().numpy(), y_enc)
         return self
@@ -250,6 +251,7 @@ class TextFineTuner(_EncoderLearner):
             patience=self.patience,
             name="text_finetune",
         )
+        self.time_stopped_ = limit.reached
         return self
 
     def _proba(self, X) -> np.ndarray:
