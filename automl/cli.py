@@ -456,14 +456,10 @@ def run() -> None:
     search forever)."""
     code = main()
     deadline = time.monotonic() + STRAY_THREAD_GRACE
-    for t in threading.enumerate():
-        if t is not threading.main_thread() and not t.daemon:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
-    stray = [
-        t.name
-        for t in threading.enumerate()
-        if t is not threading.main_thread() and not t.daemon and t.is_alive()
-    ]
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for t in others:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    stray = [t.name for t in others if t.is_alive()]
     if not stray:
         sys.exit(code)
     log.debug("Exiting although thread(s) %s still run.", ", ".join(stray))

@@ -73,10 +73,13 @@ class EmbeddingTable:
             self._index[k] = row
         self._seen.add(name)
 
-    def lookup_or_compute(self, keys: Sequence[str], compute, chunk: int = CHUNK) -> np.ndarray:
+    def lookup_or_compute(
+        self, keys: Sequence[str], compute, chunk: int = CHUNK, on_missing=None
+    ) -> np.ndarray:
         """Rows for ``keys``; ``compute(missing_positions) -> matrix`` fills the misses, a
         ``chunk`` of items at a time, each stored as it is done: a step stopped by its deadline
-        keeps what it computed, and the next trial starts from there."""
+        keeps what it computed, and the next trial starts from there. ``on_missing(n)`` hears
+        how many distinct items will be computed, before the first chunk."""
         mask, _ = self.get(keys)
         missing = np.flatnonzero(~mask)
         if len(missing):
@@ -84,6 +87,8 @@ class EmbeddingTable:
             for pos in missing.tolist():
                 unique.setdefault(keys[pos], pos)
             names, positions = list(unique), list(unique.values())
+            if on_missing is not None:
+                on_missing(len(names))
             for i in range(0, len(names), chunk):
                 self.put(names[i : i + chunk], compute(np.array(positions[i : i + chunk])))
         return np.stack([self._index[k] for k in keys])

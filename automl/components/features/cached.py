@@ -71,10 +71,10 @@ class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
             return compute(np.arange(len(X)))
         table = ArtifactCache(cache_dir).table(make_key(**config))
         seconds = self.runtime.one_off_seconds
-        if seconds is not None:
-            missing = len({k for k, found in zip(keys, table.get(keys)[0]) if not found})
-            compute = _paced(compute, missing, seconds, f"{self._describe()}, view {view}")
-        return table.lookup_or_compute(keys, compute)
+        if seconds is None:
+            return table.lookup_or_compute(keys, compute)
+        paced, expect = _paced(compute, seconds, f"{self._describe()}, view {view}")
+        return table.lookup_or_compute(keys, paced, on_missing=expect)
 
     def _describe(self) -> str:
         config = self._config()
@@ -82,11 +82,16 @@ class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
         return " ".join(named) or type(self).__name__
 
 
-def _paced(compute, total: int, seconds: float, what: str):
-    """``compute``, called a chunk at a time (each chunk cached as it is done), raising
-    Unaffordable before a chunk when the pace so far says the ``total`` items would not be
-    done within ``seconds``. The chunks already computed stay cached for the next trial."""
-    done, spent = 0, 0.0
+def _paced(compute, seconds: float, what: str):
+    """(``compute`` paced, ``expect(total)``). The paced ``compute`` is called a chunk at a
+    time (each chunk cached as it is done) and raises Unaffordable before a chunk when the pace
+    so far says the ``total`` items would not be done within ``seconds``. The chunks already
+    computed stay cached for the next trial."""
+    total, done, spent = 0, 0, 0.0
+
+    def expect(n: int) -> None:
+        nonlocal total
+        total = n
 
     def paced(positions: np.ndarray) -> np.ndarray:
         nonlocal done, spent
@@ -104,4 +109,4 @@ def _paced(compute, total: int, seconds: float, what: str):
         done += len(positions)
         return out
 
-    return paced
+    return paced, expect

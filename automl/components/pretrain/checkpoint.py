@@ -78,9 +78,9 @@ class TrainingRun:
 
     def _check_affordable(self) -> None:
         epoch = self.projected_epoch()
-        if self.time_limit is None or epoch is None or self.epoch_steps is None:
+        if self.time_limit is None or epoch is None:
             return
-        if epoch > self.time_limit and len(self.losses) < self.epoch_steps:
+        if epoch > self.time_limit and len(self.losses) < (self.epoch_steps or 0):
             raise Unaffordable(
                 f"one epoch ({self.epoch_steps} steps) would take ~{epoch:.0f}s at the measured "
                 f"pace, more than the {self.time_limit:.0f}s it may use now; skipped (a longer "
@@ -90,7 +90,7 @@ class TrainingRun:
     def out_of_time(self) -> bool:
         """True once the time limit has passed (the method then stops and saves). Before the
         first epoch is complete that is not an adaptation worth keeping: ``Unaffordable``."""
-        if self.time_limit is not None and time.monotonic() - self._t0 > self.time_limit:
+        if self.time_limit is not None and self.elapsed() > self.time_limit:
             if self.epoch_steps is not None and len(self.losses) < self.epoch_steps:
                 raise Unaffordable(
                     f"its time limit of {self.time_limit:.0f}s passed after {len(self.losses)} of the "
