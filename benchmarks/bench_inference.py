@@ -1,6 +1,7 @@
 """Prediction speed. For each modality a one-trial search trains a probe model; then
 `Predictor.predict_proba` is timed on the test split (rows/s, images/s, texts/s, clips/s) next
-to the bare forward pass of the same backbone on the same inputs, decoding included. A second
+to the bare (channels-last PyTorch) forward pass of the same backbone on the same inputs,
+decoding included; images are timed again with ONNX Runtime switched off when it is installed. A second
 table times the image backbone alone: eager PyTorch, channels-last (what automl uses) and ONNX
 Runtime when it is installed (outputs compared to the eager ones).
 
@@ -148,6 +149,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from automl.components.images import onnx_runtime
     from automl.predict import Predictor
 
     rows = []
@@ -185,11 +187,16 @@ def main() -> None:
             t = best_of(predictor.predict_proba, args.repeats, inputs)
             b = best_of(bare, args.repeats) if bare else None
             rows.append((kind, len(X), unit, len(X) / t, len(X) / b if b else None))
+            if kind == "image" and onnx_runtime.enabled("cpu"):
+                os.environ[onnx_runtime.SWITCH] = "0"  # the same model, PyTorch only
+                t = best_of(predictor.predict_proba, args.repeats, inputs)
+                os.environ.pop(onnx_runtime.SWITCH)
+                rows.append(("image, PyTorch only", len(X), unit, len(X) / t, len(X) / b if b else None))
     print(f"\npredict throughput, {args.threads} thread(s), best of {args.repeats} (no embedding cache):")
-    print(f"{'modality':9} {'items':>6} {'automl predict':>20} {'bare forward':>18}")
+    print(f"{'modality':20} {'items':>6} {'automl predict':>20} {'bare forward':>18}")
     for kind, n, unit, auto, bare in rows:
         bare_s = f"{bare:9.1f} {unit}/s" if bare else "              -"
-        print(f"{kind:9} {n:6d} {auto:11.1f} {unit}/s {bare_s}")
+        print(f"{kind:20} {n:6d} {auto:11.1f} {unit}/s {bare_s}")
     backbone_table(args.repeats)
     sys.stdout.flush()
 

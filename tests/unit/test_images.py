@@ -10,7 +10,7 @@ pytest.importorskip("timm")
 from PIL import Image
 
 from automl.components.images.backbones import BACKBONES, backbone_report
-from automl.components.images.embed import ImageEmbedding
+from automl.components.images.embed import ImageEmbedding, frozen_backbone
 from automl.components.images.finetune import ImageFineTuner
 from automl.components.runtime import Runtime
 from automl.data.load import load_dataset, load_inputs
@@ -89,6 +89,35 @@ def test_embeddings_are_cached_per_item_and_view(tmp_path: Path):
     assert np.allclose(again.transform(ds.X[::-1]), F[::-1])  # any order, any subset
     assert np.allclose(again.augmented_views(ds.X)[1], views[1])
     assert sorted((tmp_path / "cache").rglob("*.npz")) == shards  # all hits, nothing recomputed
+
+
+def test_onnx_runtime_embeddings_match_pytorch(tmp_path: Path, monkeypatch):
+    """ONNX Runtime runs the frozen backbone only after matching PyTorch on a probe batch; the
+    embeddings agree within its tolerance, in their own cache tables. A runtime that disagrees
+    (a tolerance no graph can meet) is not used: the test of the fallback can fail."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from automl.components.images import onnx_runtime
+
+    ds = load_dataset(make_images(tmp_path / "imgs", n=4))
+
+    def embed(switch: str) -> tuple[np.ndarray, dict]:
+        monkeypatch.setenv(onnx_runtime.SWITCH, switch)
+        emb = ImageEmbedding(backbone=TINY, resolution=32).set_runtime(Runtime(cache_dir=str(tmp_path / "c")))
+        return emb.transform(ds.X), emb._config()
+
+    onnx_runtime._SESSIONS.clear()
+    fast, fast_key = embed("1")
+    assert list(onnx_runtime._SESSIONS._models.values())[0] is not None  # ONNX Runtime ran it
+    reference, reference_key = embed("0")
+    assert fast_key != reference_key  # not served from the other runtime's rows
+    assert np.abs(fast - reference).max() <= onnx_runtime.TOLERANCE
+
+    onnx_runtime._SESSIONS.clear()
+    monkeypatch.setattr(onnx_runtime, "TOLERANCE", -1.0)
+    monkeypatch.setenv(onnx_runtime.SWITCH, "1")
+    model = frozen_backbone(TINY, "cpu")
+    assert onnx_runtime.ort_forward(model, (TINY, None), 32, 1) is None
 
 
 @pytest.mark.parametrize("mode", ["head", "partial", "full"])
