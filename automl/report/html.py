@@ -121,7 +121,11 @@ def _shipped(inp: ReportInputs) -> str:
         parts.append(
             "<p>Each selection rule chose on the in-bag rows of 100 bootstrap resamples of the "
             "out-of-fold predictions (first CV repeat, which every trial was scored on) and was "
-            "scored on the rows left out; the rule with the best estimate ships.</p>"
+            "scored on the rows left out. The best single pipeline that does not read the "
+            "unlabelled pool is the default; an ensemble or a pipeline trained on the pool "
+            "(rules marked <code>+pool</code>) replaces it only when it scores higher on at least "
+            f"{shipped.get('gate', 0.8):.0%} of the resamples where the two differ "
+            "(<i>wins</i>).</p>"
         )
         body = [
             [
@@ -129,12 +133,13 @@ def _shipped(inp: ReportInputs) -> str:
                 _num(r["mean"]),
                 _num(r["std"], 3),
                 f"{r['low']:.3f}-{r['high']:.3f}",
+                f"{r['wins']:.0%}" if r.get("wins") is not None else "",
             ]
             for r in rules
         ]
         parts.append(
             _table(
-                ["rule", metric, "± std", "10-90% range"],
+                ["rule", metric, "± std", "10-90% range", "wins"],
                 body,
                 numeric={1, 2},
                 raw={0},

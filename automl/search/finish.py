@@ -315,7 +315,10 @@ def log_shipment(shipped: ShipPlan, metric: MetricInfo) -> None:
     if shipped.selection is not None:
         log.info(
             "Selection rules, estimated by bootstrap bias-corrected CV: %s.",
-            ", ".join(f"{r.rule} {r.mean:.4f}" for r in shipped.selection.rules),
+            ", ".join(
+                f"{r.rule} {r.mean:.4f}" + (f" (wins {r.wins:.0%})" if r.wins is not None else "")
+                for r in shipped.selection.rules
+            ),
         )
     cal = shipped.calibration
     if cal is not None:

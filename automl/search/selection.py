@@ -15,14 +15,23 @@ cross-validated, at no training cost, on the trials' stored out-of-fold predicti
   every bootstrap resample of the rows the rule chooses using the in-bag rows only, and its
   choice is scored on the out-of-bag rows. The mean over resamples estimates the score of the
   model the rule ships, selection included; its spread is the estimate's uncertainty.
-- The rule with the best estimate is applied to all rows; its estimate is what the search
-  reports for the model that ships.
+- Rules run on two scopes of candidates when some trials read the unlabelled pool: those that
+  do not, and all of them. The simple choices (a single pipeline that does not read the pool)
+  are the default; the best of them ships unless a more complex one (an ensemble, or a
+  pipeline trained on the pool) scores higher on at least ``GATE`` of the resamples where the
+  two differ, paired on the same rows. A pool or an ensemble may add options; on noise alone
+  it does not replace the simple choice, because every extra option is one more chance for a
+  lucky estimate to win.
+- The chosen rule is applied to all rows; its estimate is what the search reports for the
+  model that ships.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 import numpy as np
 import optuna
@@ -36,8 +45,13 @@ from automl.space.spec import PipelineSpec
 N_BOOTSTRAP = 100
 ENSEMBLE_CANDIDATES = 15  # the best trials an ensemble may draw from
 ENSEMBLE_ROUNDS = 25  # greedy additions (with replacement): weights in steps of 1/25
-INTERVAL = (10, 90)
-SHORTLIST = 40  # candidates the rules choose among (the best by CV, plus every family's best)  # percentiles of the bootstrap scores shown as the estimate's range
+INTERVAL = (10, 90)  # percentiles of the bootstrap scores shown as the estimate's range
+SHORTLIST = 40  # candidates the rules choose among (the best by CV, plus every family's best)
+# A complex choice must win on this share of the resamples where it differs from the simple
+# one. Compared by nested bootstrap on the train splits' out-of-fold predictions of
+# cifar10-few, sst2-few, trec-few and fsdd-few (5-minute searches with and without their
+# pools, 3 seeds): benchmarks/bench_selection.py.
+GATE = 0.8
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Candidate:
     # False when a fold's learner was stopped by its time limit: the refit trains longer than
     # the folds did, so ``oof`` does not describe the model an ensemble would hold.
     as_refit: bool = True
+    pooled: bool = False  # trained on the unlabelled pool (pseudo-labels or SSL weights)
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,16 @@ class RuleEstimate:
     std: float  # spread over bootstrap resamples
     low: float
     high: float
+    scores: np.ndarray | None = None  # per resample, paired across rules (same seed)
+    # Share of the resamples where this complex choice differs from the simple one on which
+    # it scores higher (None for the simple choices themselves).
+    wins: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("rule", "mean", "std", "low", "high")}
+        if self.wins is not None:
+            out["wins"] = self.wins
+        return out
 
 
 @dataclass(frozen=True)
@@ -82,16 +107,31 @@ class Pool:
     families: tuple[str, ...]
     groups: tuple[np.ndarray, ...]  # candidate indices of each family
     blendable: np.ndarray  # [T] bool: may be an ensemble member (see Candidate.as_refit)
+    pooled: np.ndarray  # [T] bool: trained on the unlabelled pool
 
     @classmethod
     def of(cls, cands: list[Candidate]) -> Pool:
-        families = tuple(c.family for c in cands)
-        names = sorted(set(families))
-        return cls(
+        return cls.build(
             np.stack([c.oof for c in cands]),
-            families,
-            tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names),
+            tuple(c.family for c in cands),
             np.array([c.as_refit for c in cands], dtype=bool),
+            np.array([c.pooled for c in cands], dtype=bool),
+        )
+
+    @classmethod
+    def build(
+        cls, probas: np.ndarray, families: tuple[str, ...], blendable: np.ndarray, pooled: np.ndarray
+    ) -> Pool:
+        names = sorted(set(families))
+        groups = tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names)
+        return cls(probas, families, groups, blendable, pooled)
+
+    def subset(self, index: np.ndarray) -> Pool:
+        return Pool.build(
+            self.probas[index],
+            tuple(self.families[i] for i in index),
+            self.blendable[index],
+            self.pooled[index],
         )
 
     def __len__(self) -> int:
@@ -161,6 +201,58 @@ def rule_ensemble(
 
 
 RULES: dict[str, Rule] = {"best": rule_best, "family": rule_family, "ensemble": rule_ensemble}
+SINGLE_RULES = ("best", "family")  # the rules that ship one pipeline
+POOL_SUFFIX = "+pool"  # a rule that may choose pipelines trained on the unlabelled pool
+
+
+@dataclass(frozen=True)
+class Option:
+    """A rule on a scope of candidates: without the pool's pipelines, or with them."""
+
+    rule: str
+    pooled: bool
+
+    @property
+    def name(self) -> str:
+        return self.rule + (POOL_SUFFIX if self.pooled else "")
+
+    @property
+    def simple(self) -> bool:
+        return self.rule != "ensemble" and not self.pooled
+
+
+def options(pool: Pool, rules: tuple[str, ...]) -> list[Option]:
+    """Every rule without the pool's pipelines, then (when some but not all candidates read
+    the pool) every rule with them. Without a mix there is one scope, named without suffix."""
+    mixed = pool.pooled.any() and not pool.pooled.all()
+    out = [Option(r, pooled=not mixed and bool(pool.pooled.all())) for r in rules]
+    if mixed:
+        out += [Option(r, pooled=True) for r in rules]
+    return out
+
+
+@dataclass(frozen=True)
+class Chooser:
+    """Applies options to a pool: the labelled-only scope is built once, not per resample."""
+
+    pool: Pool
+    labelled: np.ndarray  # indices of the candidates that do not read the pool
+    scoped: Pool
+
+    @classmethod
+    def of(cls, pool: Pool) -> Chooser:
+        labelled = np.flatnonzero(~pool.pooled)
+        return cls(pool, labelled, pool.subset(labelled) if len(labelled) else pool)
+
+    def weights(
+        self, option: Option, y: np.ndarray, rows: np.ndarray, *, folds: np.ndarray, metric: MetricInfo
+    ) -> np.ndarray:
+        rule = RULES[option.rule]
+        if option.pooled or len(self.labelled) in (0, len(self.pool)):
+            return rule(self.pool, y, rows, folds, metric)
+        out = np.zeros(len(self.pool))
+        out[self.labelled] = rule(self.scoped, y, rows, folds, metric)
+        return out
 
 
 def candidates(trials: list[optuna.trial.FrozenTrial]) -> list[Candidate]:
@@ -177,6 +269,7 @@ def candidates(trials: list[optuna.trial.FrozenTrial]) -> list[Candidate]:
                 np.asarray(t.user_attrs["oof"], dtype=float),
                 float(t.value if t.value is not None else np.nan),
                 as_refit=not t.user_attrs.get("time_stopped", False),
+                pooled=spec.uses_pool(),
             )
         )
     return out
@@ -211,28 +304,93 @@ def select(
     rules: tuple[str, ...] = tuple(RULES),
     n_boot: int = N_BOOTSTRAP,
     seed: int = 0,
+    gate: float = GATE,
 ) -> Selection | None:
-    """Estimate every rule by BBC-CV and apply the best one to all rows; None when fewer than
-    two trials kept out-of-fold predictions (the caller ships the best trial as it is)."""
+    """Estimate every option by BBC-CV and apply the chosen one to all rows; None when fewer
+    than two trials kept out-of-fold predictions (the caller ships the best trial as it is)."""
     cands = shortlist(candidates(trials), metric)
     if len(cands) < 2:
         return None
     y = np.asarray(y, dtype=int)
     folds = first_repeat_folds(plan)
     pool = Pool.of(cands)
-    estimates = [estimate_rule(name, pool, y, folds, metric, n_boot, seed) for name in rules]
-    # Ties (equal estimates, e.g. when the ensemble is one trial) go to the simpler rule.
-    chosen = max(range(len(rules)), key=lambda i: (round(metric.sign * estimates[i].mean, 6), -i))
-    weights = RULES[rules[chosen]](pool, y, np.arange(len(y)), folds, metric)
+    rows = np.arange(len(y))
+    option, weights, estimates = choose(pool, y, folds, metric, rows, rules, n_boot, seed, gate)
     keep = np.flatnonzero(weights > 0)
     return Selection(
-        rules[chosen],
+        option.name,
         tuple(cands[i].number for i in keep),
         tuple(float(weights[i]) for i in keep),
-        estimates[chosen],
+        next(e for e in estimates if e.rule == option.name),
         tuple(estimates),
         np.tensordot(weights, pool.probas, axes=1),
     )
+
+
+def choose(
+    pool: Pool,
+    y: np.ndarray,
+    folds: np.ndarray,
+    metric: MetricInfo,
+    rows: np.ndarray,
+    rules: tuple[str, ...] = tuple(RULES),
+    n_boot: int = N_BOOTSTRAP,
+    seed: int = 0,
+    gate: float = GATE,
+) -> tuple[Option, np.ndarray, list[RuleEstimate]]:
+    """The option that ships when only ``rows`` are known, its weights on those rows, and
+    every option's estimate (complex ones with their paired win rate over the simple choice)."""
+    chooser = Chooser.of(pool)
+    opts = options(pool, rules)
+    estimates = estimate_options(chooser, opts, y, folds, metric, rows, n_boot, seed)
+    chosen, estimates = decide(opts, estimates, metric, gate)
+    return opts[chosen], chooser.weights(opts[chosen], y, rows, folds=folds, metric=metric), estimates
+
+
+def estimate_options(
+    chooser: Chooser,
+    opts: list[Option],
+    y: np.ndarray,
+    folds: np.ndarray,
+    metric: MetricInfo,
+    rows: np.ndarray,
+    n_boot: int = N_BOOTSTRAP,
+    seed: int = 0,
+) -> list[RuleEstimate]:
+    """BBC-CV of every option on the same resamples of ``rows``."""
+    return [
+        _bbc(
+            partial(chooser.weights, o, y, folds=folds, metric=metric),
+            chooser.pool.probas,
+            y,
+            rows,
+            metric,
+            n_boot,
+            seed,
+            o.name,
+        )
+        for o in opts
+    ]
+
+
+def decide(
+    opts: list[Option], estimates: list[RuleEstimate], metric: MetricInfo, gate: float = GATE
+) -> tuple[int, list[RuleEstimate]]:
+    """The simple option with the best estimate, unless a complex one estimates higher and
+    wins on at least ``gate`` of the resamples where the two differ (the best such one)."""
+    simple = [i for i, o in enumerate(opts) if o.simple] or list(range(len(opts)))
+    base = max(simple, key=lambda i: (round(metric.sign * estimates[i].mean, 6), -i))
+    chosen, out = base, list(estimates)
+    contenders = sorted(
+        (i for i in range(len(opts)) if i not in simple), key=lambda i: -metric.sign * estimates[i].mean
+    )
+    for i in contenders:
+        wins = _win_rate(estimates[i], estimates[base], metric)
+        out[i] = replace(estimates[i], wins=wins)
+        better = metric.sign * (estimates[i].mean - estimates[base].mean) > 1e-6
+        if chosen == base and better and wins is not None and wins >= gate:
+            chosen = i
+    return chosen, out
 
 
 def estimate_rule(
@@ -244,22 +402,51 @@ def estimate_rule(
     n_boot: int = N_BOOTSTRAP,
     seed: int = 0,
 ) -> RuleEstimate:
-    """BBC-CV: choose on each bootstrap's in-bag rows, score the choice out of bag."""
+    """BBC-CV of one rule on all candidates and rows."""
+    rule = RULES[name]
+    rows = np.arange(len(y))
+    return _bbc(lambda r: rule(pool, y, r, folds, metric), pool.probas, y, rows, metric, n_boot, seed, name)
+
+
+def _bbc(
+    choose_on: Callable[[np.ndarray], np.ndarray],
+    probas: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    metric: MetricInfo,
+    n_boot: int,
+    seed: int,
+    name: str,
+) -> RuleEstimate:
+    """BBC-CV: choose on each bootstrap's in-bag rows (drawn from ``rows``), score the choice
+    on the rows of ``rows`` left out. The same seed gives every option the same resamples."""
     rng = np.random.default_rng(seed)
-    probas = pool.probas
-    n = len(y)
     scores = []
     for _ in range(n_boot):
-        rows = rng.integers(0, n, n)
-        out = np.setdiff1d(np.arange(n), rows)
-        if len(out) == 0 or len(np.unique(y[rows])) < 2:
+        inbag = rows[rng.integers(0, len(rows), len(rows))]
+        out = np.setdiff1d(rows, inbag)
+        if len(out) == 0 or len(np.unique(y[inbag])) < 2:
+            scores.append(np.nan)  # kept, so resamples stay paired across options
             continue
-        weights = RULES[name](pool, y, rows, folds, metric)
+        weights = choose_on(inbag)
         shipped = np.tensordot(weights, probas[:, out], axes=1)
         scores.append(float(score_many(metric, y[out], shipped[None])[0]))
     values = np.asarray(scores)
-    low, high = np.percentile(values, INTERVAL)
-    return RuleEstimate(name, float(values.mean()), float(values.std()), float(low), float(high))
+    kept = values[np.isfinite(values)]
+    low, high = np.percentile(kept, INTERVAL)
+    return RuleEstimate(name, float(kept.mean()), float(kept.std()), float(low), float(high), values)
+
+
+def _win_rate(complex_: RuleEstimate, simple: RuleEstimate, metric: MetricInfo) -> float | None:
+    """Share of the resamples where the two choices score differently on which the complex
+    one scores higher; None when they never differ."""
+    assert complex_.scores is not None and simple.scores is not None
+    d = metric.sign * (complex_.scores - simple.scores)
+    d = d[np.isfinite(d)]
+    differ = np.abs(d) > 1e-12
+    if not differ.any():
+        return None
+    return float((d > 1e-12).sum() / differ.sum())
 
 
 def _one_hot(n: int, i: int) -> np.ndarray:

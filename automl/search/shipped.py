@@ -14,7 +14,7 @@ from automl.logger import log
 from automl.pipeline.calibration import CalibrationChoice, choose_calibration
 from automl.pipeline.metrics import MetricInfo
 from automl.search.budget import REFIT_SAFETY, Deadline
-from automl.search.selection import Selection, select
+from automl.search.selection import GATE, SINGLE_RULES, Selection, select
 from automl.search.study import best_first, value_of
 from automl.space.spec import PipelineSpec
 
@@ -80,7 +80,8 @@ class ShipPlan:
             "best_trial_cv_std": self.best_cv_std,
         }
         if self.selection is not None:
-            out["rules"] = [r.__dict__ for r in self.selection.rules]
+            out["rules"] = [r.to_dict() for r in self.selection.rules]
+            out["gate"] = GATE
         if self.calibration is not None:
             out["calibration"] = self.calibration.to_dict()
         return out
@@ -124,14 +125,13 @@ def plan_shipment(
             best_cv_std,
         )
     if selection.is_ensemble and not _refit_fits(selection, by_number, deadline):
-        fallback = [r for r in selection.rules if r.rule != "ensemble"]
         log.info(
             "The ensemble would refit %d pipelines in more than the %.0fs left; shipping "
             "the best single-model rule instead.",
             len(selection.members),
             deadline.total_left(),
         )
-        selection = select(trials, y, plan, metric, rules=tuple(r.rule for r in fallback), seed=seed)
+        selection = select(trials, y, plan, metric, rules=SINGLE_RULES, seed=seed)
         assert selection is not None
     est = selection.estimate
     assert est is not None and selection.oof is not None

@@ -31,10 +31,11 @@ from automl.data.profile import DataProfile
 from automl.exceptions import SearchSpaceError
 from automl.logger import log
 from automl.space.domains import CategoricalDomain, Domain, Fixed
+from automl.space.spec import SSL_METHOD
 
 # automl/presets links to the top-level search_spaces/, so presets ship inside the package.
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
-SSL_PARAM = "ssl.method"  # declared by components that can load an SSL-adapted backbone
+SSL_PARAM = SSL_METHOD  # declared by components that can load an SSL-adapted backbone
 
 
 @dataclass(frozen=True)

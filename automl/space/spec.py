@@ -15,6 +15,7 @@ from typing import Any
 # MLflow compare view lines up e.g. every trial's ``backbone`` or ``augment.mixup``.
 SHARED_PREFIXES = ("augment.", "reg.", "ssl.", "semi.", "finetune.")
 SHARED_NAMES = ("backbone", "encoder", "resolution", "max_length", "pooling")
+SSL_METHOD = "ssl.method"  # the parameter of components that can load SSL-adapted weights
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,16 @@ class PipelineSpec:
                 shared = k in SHARED_NAMES or k.startswith(SHARED_PREFIXES)
                 out[k if shared else f"{comp.name}.{k}"] = v
         return out
+
+    def uses_pool(self) -> bool:
+        """Whether it trains on the unlabelled pool: pseudo-labels, or SSL-adapted weights."""
+        if self.semi is not None:
+            return True
+        return any(
+            str(c.params.get(SSL_METHOD, "none")) != "none"
+            for c in (self.features, self.learner)
+            if c is not None
+        )
 
     def describe(self) -> str:
         """One line for logs and leaderboards."""

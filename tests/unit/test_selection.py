@@ -19,7 +19,20 @@ from automl.pipeline.calibration import (
 )
 from automl.pipeline.ensemble import EnsembleClassifier
 from automl.pipeline.metrics import METRICS
-from automl.search.selection import RULES, Pool, candidates, estimate_rule, first_repeat_folds, select
+from automl.search.selection import (
+    GATE,
+    POOL_SUFFIX,
+    RULES,
+    Chooser,
+    Pool,
+    candidates,
+    decide,
+    estimate_options,
+    estimate_rule,
+    first_repeat_folds,
+    options,
+    select,
+)
 from automl.space.spec import ComponentSpec, PipelineSpec
 
 ACC = METRICS.get("accuracy")
@@ -30,13 +43,15 @@ def plan_for(n: int, k: int = 4) -> FoldPlan:
     return FoldPlan(tuple(np.sort(order[i::k]) for i in range(k)), n, k, 1)
 
 
-def trials(oofs, learners=None, time_stopped=()):
+def trials(oofs, learners=None, time_stopped=(), pooled=()):
     """Complete trials with these out-of-fold probabilities (value: their accuracy); those in
-    ``time_stopped`` had a fold stopped by its time limit."""
+    ``time_stopped`` had a fold stopped by its time limit, those in ``pooled`` pseudo-labelled
+    the unlabelled pool."""
     study = optuna.create_study(direction="maximize")
     for i, oof in enumerate(oofs):
         learner = learners[i] if learners else f"m{i}"
-        spec = PipelineSpec(ComponentSpec(learner, {"i": i})).to_dict()
+        semi = ComponentSpec("pseudo_label") if i in pooled else None
+        spec = PipelineSpec(ComponentSpec(learner, {"i": i}), semi=semi).to_dict()
         attrs = {"oof": oof.tolist(), "spec": spec, **({"time_stopped": True} if i in time_stopped else {})}
         study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs=attrs))
     return study.trials
@@ -105,6 +120,37 @@ def test_a_time_stopped_trial_is_never_an_ensemble_member():
     assert 1 not in sel.members or sel.members == (1,)
     alone = select(trials([a, b], time_stopped=(0, 1)), y, plan_for(len(y)), ACC, n_boot=50)
     assert not alone.is_ensemble
+
+
+def test_the_pool_adds_options_but_does_not_win_on_noise():
+    """Pipelines trained on the pool that are as good as the labelled-only one (luckier or
+    unluckier draws of the same accuracy) rarely replace it; one that is clearly better does.
+    Without the gate (0: ship whatever estimates highest) a lucky pool pipeline ships most of
+    the time: the test can fail."""
+    shipped_pool = {0.0: 0, GATE: 0}
+    runs = 20
+    for seed in range(runs):
+        rng = np.random.default_rng(seed)
+        y = np.tile([0, 1], 40)
+        labelled = noisy_oof(y, 0.7, rng)
+        # the same model's errors on most rows (an ensemble gains little), redrawn on half
+        oofs = [labelled]
+        for _ in range(3):
+            redraw = rng.random(len(y)) < 0.5
+            oofs.append(np.where(redraw[:, None], noisy_oof(y, 0.7, rng), labelled))
+        pool = Pool.of(candidates(trials(oofs, ["probe"] * 4, pooled=(1, 2, 3))))
+        chooser, opts = Chooser.of(pool), options(pool, tuple(RULES))
+        folds = first_repeat_folds(plan_for(len(y)))
+        ests = estimate_options(chooser, opts, y, folds, ACC, np.arange(len(y)), n_boot=60)
+        for gate in shipped_pool:
+            shipped_pool[gate] += opts[decide(opts, ests, ACC, gate)[0]].pooled
+    assert shipped_pool[GATE] <= 0.35 * runs and shipped_pool[GATE] < shipped_pool[0.0] - 0.2 * runs
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 40)
+    clear = trials([noisy_oof(y, 0.65, rng), noisy_oof(y, 0.95, rng)], ["probe", "probe"], pooled=(1,))
+    sel = select(clear, y, plan_for(len(y)), ACC, n_boot=60)
+    assert sel.members == (1,) and sel.rule.endswith(POOL_SUFFIX)
+    assert next(r for r in sel.rules if r.rule == sel.rule).wins >= GATE
 
 
 def test_nothing_to_select_among_a_single_trial():

@@ -1,0 +1,111 @@
+"""Which selection policy ships the better model, judged on train only? A nested comparison
+on searches already run (``bench_estimates.py --keep DIR``): the trials' stored out-of-fold
+predictions (first CV repeat, on the train split) are cut many times into rows a policy
+chooses on, with its own bootstrap estimates, and rows its choice is scored on. A policy is a
+gate: the share of paired resamples on which an ensemble or a pipeline trained on the pool
+must beat the best simple choice before it replaces it (0 ships whichever option estimates
+highest; above 1 never ships a complex option). No test split is read.
+
+    python benchmarks/bench_selection.py DIR [--splits 30] [--gates 0 0.5 0.7 0.8 0.9 1.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from automl.data.load import load_dataset
+from automl.pipeline.metrics import METRICS, score_many
+from automl.search.orchestrator import encode_labels
+from automl.search.selection import (
+    RULES,
+    Chooser,
+    Pool,
+    candidates,
+    decide,
+    estimate_options,
+    first_repeat_folds,
+    options,
+    shortlist,
+)
+from automl.search.study import stored_problem
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+INNER_SHARE = 0.632  # the unique rows of a bootstrap: the policy chooses on as many as BBC does
+INNER_BOOT = 50  # bootstrap resamples inside each split (the product uses 100)
+
+
+def study_of(db: Path) -> optuna.Study:
+    storage = f"sqlite:///{db}"
+    names = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=names[0], storage=storage)
+
+
+def evaluate(run: Path, gates: list[float], splits: int) -> dict[float, list[float]] | None:
+    """Outer-row scores of each gate's choice, one per split."""
+    study = study_of(run / "runs" / "optuna.db")
+    problem = stored_problem(study)
+    assert problem is not None
+    metric = METRICS.get(problem.metric)
+    _, y = encode_labels(load_dataset(problem.data).y)
+    cands = shortlist(candidates(study.get_trials(deepcopy=False)), metric)
+    if len(cands) < 2:
+        return None
+    pool = Pool.of(cands)
+    folds = first_repeat_folds(problem.folds)
+    chooser, opts = Chooser.of(pool), options(pool, tuple(RULES))
+    out: dict[float, list[float]] = defaultdict(list)
+    for split in range(splits):
+        rng = np.random.default_rng(1000 + split)
+        chosen = rng.random(len(y)) < INNER_SHARE
+        inner, outer = np.flatnonzero(chosen), np.flatnonzero(~chosen)
+        ests = estimate_options(chooser, opts, y, folds, metric, inner, INNER_BOOT, seed=split)
+        weights: dict[int, np.ndarray] = {}
+        for gate in gates:
+            i, _ = decide(opts, ests, metric, gate)
+            if i not in weights:
+                weights[i] = chooser.weights(opts[i], y, inner, folds=folds, metric=metric)
+            shipped = np.tensordot(weights[i], pool.probas[:, outer], axes=1)
+            out[gate].append(float(score_many(metric, y[outer], shipped[None])[0]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, help="a bench_estimates.py --keep folder")
+    parser.add_argument("--splits", type=int, default=30)
+    parser.add_argument("--gates", type=float, nargs="+", default=[0.0, 0.5, 0.7, 0.8, 0.9, 1.01])
+    args = parser.parse_args()
+    rows = []
+    for run in sorted(p for p in args.runs.iterdir() if (p / "runs" / "optuna.db").is_file()):
+        scores = evaluate(run, args.gates, args.splits)
+        if scores is None:
+            continue
+        means = {g: float(np.mean(v)) for g, v in scores.items()}
+        rows.append((run.name, means))
+        print(run.name, " ".join(f"{g:g}:{m:.4f}" for g, m in means.items()), flush=True)
+    print(f"\nheld-out score of each gate's choice (mean over {args.splits} splits per search)")
+    print(f"{'search':28}" + "".join(f"{'gate ' + format(g, 'g'):>11}" for g in args.gates))
+    for name, means in rows:
+        print(f"{name:28}" + "".join(f"{means[g]:11.4f}" for g in args.gates))
+    table = np.array([[m[g] for g in args.gates] for _, m in rows])
+    print(f"{'mean':28}" + "".join(f"{v:11.4f}" for v in table.mean(0)))
+    base = table[:, 0:1]
+    diff = table - base
+    print(
+        f"{'vs gate 0 (mean ± sd)':28}"
+        + "".join(f"{m:+7.4f}±{s:.3f}"[:11].rjust(11) for m, s in zip(diff.mean(0), diff.std(0)))
+    )
+    for kind in ("pool", "labelled"):
+        sub = np.array([[m[g] for g in args.gates] for n, m in rows if f"-{kind}-" in n])
+        if len(sub):
+            print(f"{'mean, ' + kind:28}" + "".join(f"{v:11.4f}" for v in sub.mean(0)))
+
+
+if __name__ == "__main__":
+    main()
