@@ -29,7 +29,12 @@ from common import search_and_predict
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def run_one(name: str, pool: bool, seed: int, budget: str, jobs: int, keep: Path | None) -> dict:
+def run_one(
+    name: str, pool: bool, seed: int, budget: str, jobs: int, keep: Path | None, reship: bool = False
+) -> dict:
+    """One search and its test score. With ``reship`` the kept search is resumed with
+    ``--trials`` set to the trials it already has: no new trial runs, and the current code
+    chooses, refits and exports what ships from the same trials."""
     layout = LAYOUTS[name]
     extra = ["--seed", str(seed), "--jobs", str(jobs)]
     if pool:
@@ -37,6 +42,8 @@ def run_one(name: str, pool: bool, seed: int, budget: str, jobs: int, keep: Path
     with tempfile.TemporaryDirectory() as tmp:
         work = keep / f"{name}-{'pool' if pool else 'labelled'}-{seed}" if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        if reship:
+            extra += ["--trials", str(trials_taken(work / "runs" / "optuna.db"))]
         t0 = time.perf_counter()
         pred = search_and_predict(
             DATA / name / layout.train,
@@ -44,7 +51,7 @@ def run_one(name: str, pool: bool, seed: int, budget: str, jobs: int, keep: Path
             budget,
             work,
             *extra,
-            log=work / "search.log",
+            log=work / ("reship.log" if reship else "search.log"),
         )
         seconds = time.perf_counter() - t0
         summary = json.loads(next((work / "runs").glob("*/summary.json")).read_text())
@@ -66,6 +73,15 @@ def run_one(name: str, pool: bool, seed: int, budget: str, jobs: int, keep: Path
         "seconds": round(seconds, 1),
         "shipped": [p["learner"]["name"] for p in shipped.get("pipelines", [summary["best_pipeline"]])],
     }
+
+
+def trials_taken(db: Path) -> int:
+    import optuna
+
+    from automl.search.quota import taken_trials
+
+    storage = f"sqlite:///{db}"
+    return taken_trials(optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage))
 
 
 def mean_sd(values: list[float]) -> str:
@@ -130,6 +146,12 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("bench_estimates.jsonl"))
     parser.add_argument("--keep", type=Path, help="keep each run's folder here")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--reship",
+        action="store_true",
+        help="with --keep: resume each kept search without new trials, so the current code "
+        "chooses and refits what ships from the same trials (write to another --results)",
+    )
     args = parser.parse_args()
     done = (
         [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.is_file() else []
@@ -150,7 +172,7 @@ def main() -> None:
         print(f"{len(todo)} run(s) to go, {args.parallel} at a time with --jobs {jobs}", flush=True)
 
         def one(item: tuple) -> dict:
-            row = run_one(*item, args.budget, jobs, args.keep)
+            row = run_one(*item, args.budget, jobs, args.keep, args.reship)
             with open(args.results, "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(

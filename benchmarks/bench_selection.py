@@ -97,10 +97,10 @@ def main() -> None:
     print(f"{'mean':28}" + "".join(f"{v:11.4f}" for v in table.mean(0)))
     base = table[:, 0:1]
     diff = table - base
-    print(
-        f"{'vs gate 0 (mean ± sd)':28}"
-        + "".join(f"{m:+7.4f}±{s:.3f}"[:11].rjust(11) for m, s in zip(diff.mean(0), diff.std(0)))
-    )
+    print(f"{'vs gate 0: mean':28}" + "".join(f"{m:+11.4f}" for m in diff.mean(0)))
+    print(f"{'vs gate 0: sd over searches':28}" + "".join(f"{s:11.4f}" for s in diff.std(0)))
+    print(f"{'searches better than gate 0':28}" + "".join(f"{(c > 1e-9).sum():11d}" for c in diff.T))
+    print(f"{'searches worse than gate 0':28}" + "".join(f"{(c < -1e-9).sum():11d}" for c in diff.T))
     for kind in ("pool", "labelled"):
         sub = np.array([[m[g] for g in args.gates] for n, m in rows if f"-{kind}-" in n])
         if len(sub):

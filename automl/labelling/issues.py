@@ -20,6 +20,8 @@ from automl.logger import log
 
 # Items exactly at a threshold count as confident; the tolerance absorbs float error (cleanlab's).
 TIE = 1e-6
+FILTERS = ("prune_by_noise_rate", "confident_learning", "both")
+DEFAULT_FILTER = "prune_by_noise_rate"
 COLUMNS = ["item", "given_label", "suggested_label", "self_confidence", "suggested_confidence", "rank"]
 
 
@@ -35,16 +37,24 @@ class LabelIssue:
 
 
 def find_label_issues(
-    y: np.ndarray, oof_proba: np.ndarray, classes: Sequence[object], prune: bool = True
+    y: np.ndarray,
+    oof_proba: np.ndarray,
+    classes: Sequence[object],
+    filter_by: str = DEFAULT_FILTER,
+    quantile: float | None = None,
 ) -> list[LabelIssue]:
     """Likely wrong labels, most likely first.
 
     ``y`` holds class indices into ``classes``; ``oof_proba`` is [n, K] out-of-fold (never
-    in-sample: a model scores its own training labels as right). With ``prune`` (the default,
-    cleanlab's prune-by-noise-rate) each (given, suggested) cell flags as many items as the
-    calibrated confident joint estimates, least self-confident first; without it, exactly the
-    confident joint's off-diagonal items.
+    in-sample: a model scores its own training labels as right). ``filter_by`` (cleanlab's
+    names): ``prune_by_noise_rate`` flags in each (given, suggested) cell as many items as the
+    calibrated confident joint estimates, least self-confident first;
+    ``confident_learning`` flags exactly the confident joint's off-diagonal items; ``both``
+    flags the items both flag. A class's threshold is the mean self-confidence of the items
+    labelled with it, or with ``quantile`` that quantile of it (higher: fewer, surer flags).
     """
+    if filter_by not in FILTERS:
+        raise ValueError(f"filter_by must be one of {', '.join(FILTERS)}, not {filter_by!r}")
     labels, proba = _validated(y, oof_proba, classes)
     n, k = proba.shape
     rows = np.arange(n)
@@ -53,6 +63,10 @@ def find_label_issues(
     # A class nobody is labelled with has no calibration: nothing is confidently in it.
     sums = np.bincount(labels, weights=self_conf, minlength=k)
     thresholds = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+    if quantile is not None:
+        thresholds = np.array(
+            [np.quantile(self_conf[labels == j], quantile) if counts[j] else np.inf for j in range(k)]
+        )
     confident = proba >= thresholds - TIE
     guess = np.where(confident, proba, -np.inf).argmax(axis=1)
     has_guess = confident.any(axis=1)
@@ -66,7 +80,8 @@ def find_label_issues(
     # Like cleanlab, an item the model still predicts as its given label is never flagged.
     disagrees = proba.argmax(axis=1) != labels
 
-    if prune:
+    off_joint = set(np.flatnonzero(off & disagrees).tolist())
+    if filter_by != "confident_learning":
         totals = joint.sum(axis=1, keepdims=True)
         calibrated = np.divide(joint * counts[:, None], totals, out=np.zeros_like(joint), where=totals > 0)
         quota = np.rint(calibrated).astype(int)
@@ -77,9 +92,11 @@ def find_label_issues(
             cell = np.flatnonzero((labels == i) & (suggested == j) & disagrees)
             cell = cell[np.argsort(self_conf[cell], kind="stable")]
             flagged.extend(cell[: quota[i, j]].tolist())
+        if filter_by == "both":
+            flagged = [i for i in flagged if i in off_joint]
         picked = np.array(sorted(flagged), dtype=int)
     else:
-        picked = np.flatnonzero(off & disagrees)
+        picked = np.array(sorted(off_joint), dtype=int)
     picked = picked[np.argsort(self_conf[picked], kind="stable")]
     log.debug("Confident learning: %d of %d labels flagged.", picked.size, n)
     issues = []

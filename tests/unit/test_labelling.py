@@ -144,7 +144,7 @@ def test_issues_are_ranked_explained_and_leave_inputs_alone():
     assert first.given_label != first.suggested_label
     assert first.suggested_confidence > first.self_confidence
     assert f"labelled '{first.given_label}'" in first.why
-    unpruned = {i.index for i in find_label_issues(y, proba, ["a", "b", "c"], prune=False)}
+    unpruned = {i.index for i in find_label_issues(y, proba, ["a", "b", "c"], filter_by="confident_learning")}
     assert len(unpruned & {i.index for i in issues}) >= 0.8 * len(unpruned) > 0
 
 
