@@ -124,7 +124,7 @@ def _shipped(inp: ReportInputs) -> str:
             "scored on the rows left out. The best single pipeline that does not read the "
             "unlabelled pool is the default; an ensemble or a pipeline trained on the pool "
             "(rules marked <code>+pool</code>) replaces it only when it scores higher on at least "
-            f"{shipped.get('gate', 0.8):.0%} of the resamples where the two differ "
+            f"{shipped.get('gate', 0.5):.0%} of the resamples where the two differ "
             "(<i>wins</i>).</p>"
         )
         body = [
