@@ -18,10 +18,9 @@ cross-validated, at no training cost, on the trials' stored out-of-fold predicti
 - Rules run on two scopes of candidates when some trials read the unlabelled pool: those that
   do not, and all of them. The simple choices (a single pipeline that does not read the pool)
   are the default; the best of them ships unless a more complex one (an ensemble, or a
-  pipeline trained on the pool) scores higher on at least ``GATE`` of the resamples where the
-  two differ, paired on the same rows. A pool or an ensemble may add options; on noise alone
-  it does not replace the simple choice, because every extra option is one more chance for a
-  lucky estimate to win.
+  pipeline trained on the pool) estimates higher and scores higher on at least ``GATE`` of
+  the resamples where the two differ, paired on the same rows: a pool or an ensemble adds
+  options, and on a tie or a coin flip the simple choice stays.
 - The chosen rule is applied to all rows; its estimate is what the search reports for the
   model that ships.
 """
@@ -226,7 +225,7 @@ class Option:
 
 def options(pool: Pool, rules: tuple[str, ...]) -> list[Option]:
     """Every rule without the pool's pipelines, then (when some but not all candidates read
-    the pool) every rule with them. Without a mix there is one scope, named without suffix."""
+    the pool) every rule with them. Without a mix there is one scope: all candidates."""
     mixed = pool.pooled.any() and not pool.pooled.all()
     out = [Option(r, pooled=not mixed and bool(pool.pooled.all())) for r in rules]
     if mixed:
