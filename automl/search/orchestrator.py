@@ -37,6 +37,7 @@ from automl.search.study import (
     SEARCH_END_KEY,
     SETTINGS_KEY,
     Problem,
+    best_first,
     make_storage,
     open_study,
 )
@@ -258,6 +259,12 @@ def _optimize(
     trial_log: TrialLog,
     stop: Stop,
 ) -> str:
+    def on_best(trial: optuna.trial.FrozenTrial) -> None:
+        deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
+        _publish_search_end(study, deadline)
+
+    reserve_for_best(study, deadline, trial_log.metric.direction == "maximize")
+    _publish_search_end(study, deadline)
     remaining = None
     if config.trials is not None:
         remaining = config.trials - _n_finished(study)
@@ -275,10 +282,6 @@ def _optimize(
         format_duration(deadline.search_left()),
         f" or {remaining} more trial(s)" if remaining else "",
     )
-
-    def on_best(trial: optuna.trial.FrozenTrial) -> None:
-        deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
-        _publish_search_end(study, deadline)
 
     status = SearchStatus(deadline, trial_log.metric, config.study_name)
     status.update(study)
@@ -300,6 +303,15 @@ def _optimize(
             "so far (press Ctrl-C again to abort). Re-run the same command to resume."
         )
     return stopped
+
+
+def reserve_for_best(study: optuna.Study, deadline: Deadline, maximize: bool) -> None:
+    """Reserve the refit time of the study's best trial so far. A resumed study's best may ship
+    without any new trial beating it, and its refit needs that time before anything (the
+    learning curve included) takes it."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if complete:
+        deadline.expect_refit(float(best_first(complete, maximize)[0].user_attrs.get("fit_seconds", 0.0)))
 
 
 def _publish_search_end(study: optuna.Study, deadline: Deadline) -> None:

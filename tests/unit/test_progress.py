@@ -26,3 +26,18 @@ def test_status_shows_counts_best_and_leaderboard():
     assert "best accuracy 0.9000 (trial 1)" in text and "C=3" in text
     rows = [line for line in text.splitlines() if line.strip().startswith(("0 ", "1 ", "2 "))]
     assert [r.split()[0] for r in rows] == ["1", "2", "0"]  # best first
+
+
+def test_a_resumed_study_reserves_its_best_trials_refit():
+    """A resume that runs no new trial still refits the best one: its refit time (1.5x its
+    fit) is reserved up front, not the budget's 5% floor a learning curve could eat into."""
+    from automl.search.orchestrator import reserve_for_best
+
+    study = optuna.create_study(direction="maximize")
+    for value, seconds in ((0.9, 40.0), (0.7, 1.0)):
+        t = study.ask()
+        t.set_user_attr("fit_seconds", seconds)
+        study.tell(t, value)
+    fresh, resumed = Deadline(300), Deadline(300)
+    reserve_for_best(study, resumed, maximize=True)
+    assert fresh.reserve == 15.0 and resumed.reserve == 60.0
