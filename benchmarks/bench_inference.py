@@ -114,31 +114,25 @@ def backbone_table(repeats: int) -> None:
     )
     print(f"  eager PyTorch        {64 / eager:7.1f} images/s")
     print(f"  channels-last        {64 / cl:7.1f} images/s  ({eager / cl:.2f}x, max |diff| {cl_diff:.1e})")
-    try:
-        import onnxruntime as ort
+    from automl.components.images import onnx_runtime
 
-        path = Path(tempfile.mkdtemp()) / "lite0.onnx"
-        torch.onnx.export(
-            model,
-            x[:1],
-            str(path),
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "n"}},
-            opset_version=17,
-            dynamo=False,
-        )
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = torch.get_num_threads()
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        xs = x.numpy()
-        onnx_t = best_of(lambda: sess.run(None, {"x": xs}), repeats)
-        diff = float(np.abs(sess.run(None, {"x": xs})[0] - ref.numpy()).max())
-        print(
-            f"  ONNX Runtime {ort.__version__:7} {64 / onnx_t:7.1f} images/s  ({eager / onnx_t:.2f}x, max |diff| {diff:.1e})"
-        )
-    except Exception as e:  # not installed, or the exporter needs the onnx package
-        print(f"  ONNX Runtime: not measured ({type(e).__name__}: {str(e)[:80]})")
+    # automl's own path: exported once, checked against PyTorch, None when unavailable
+    forward = (
+        onnx_runtime.ort_forward(model, ("bench", None), 128, torch.get_num_threads())
+        if onnx_runtime.enabled("cpu")
+        else None
+    )
+    if forward is None:
+        print("  ONNX Runtime: not measured (not installed, AUTOML_ONNX=0, or it did not match PyTorch)")
+        return
+    import onnxruntime as ort
+
+    xs = x.numpy()
+    onnx_t = best_of(lambda: forward(xs), repeats)
+    diff = float(np.abs(forward(xs) - ref.numpy()).max())
+    print(
+        f"  ONNX Runtime {ort.__version__:7} {64 / onnx_t:7.1f} images/s  ({eager / onnx_t:.2f}x, max |diff| {diff:.1e})"
+    )
 
 
 def main() -> None:
