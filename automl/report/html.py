@@ -123,7 +123,8 @@ def _shipped(inp: ReportInputs) -> str:
             "out-of-fold predictions (first CV repeat, which every trial was scored on) and was "
             "scored on the rows left out. The best single pipeline that does not read the "
             "unlabelled pool is the default; an ensemble or a pipeline trained on the pool "
-            "(rules marked <code>+pool</code>) replaces it only when it scores higher on at least "
+            "(rules marked <code>+pool</code>) replaces it only when it estimates higher and "
+            "scores higher on at least "
             f"{shipped.get('gate', 0.5):.0%} of the resamples where the two differ "
             "(<i>wins</i>).</p>"
         )
