@@ -15,6 +15,9 @@ class ModelCache:
         self.size = size
         self._models: OrderedDict[Hashable, Any] = OrderedDict()
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._models
+
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
         if key in self._models:
             self._models.move_to_end(key)

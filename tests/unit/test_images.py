@@ -101,12 +101,17 @@ def test_onnx_runtime_embeddings_match_pytorch(tmp_path: Path, monkeypatch):
 
     ds = load_dataset(make_images(tmp_path / "imgs", n=4))
 
-    def embed(switch: str) -> tuple[np.ndarray, dict]:
+    def embed(switch: str, cache: str = "c") -> tuple[np.ndarray, dict]:
         monkeypatch.setenv(onnx_runtime.SWITCH, switch)
-        emb = ImageEmbedding(backbone=TINY, resolution=32).set_runtime(Runtime(cache_dir=str(tmp_path / "c")))
+        emb = ImageEmbedding(backbone=TINY, resolution=32).set_runtime(
+            Runtime(cache_dir=str(tmp_path / cache))
+        )
         return emb.transform(ds.X), emb._config()
 
     onnx_runtime._SESSIONS.clear()
+    embed("1", cache="small")  # 8 images do not pay for an export: PyTorch embeds them
+    assert not onnx_runtime._SESSIONS._models
+    monkeypatch.setattr(onnx_runtime, "MIN_ITEMS", 1)
     fast, fast_key = embed("1")
     assert list(onnx_runtime._SESSIONS._models.values())[0] is not None  # ONNX Runtime ran it
     reference, reference_key = embed("0")

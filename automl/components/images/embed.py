@@ -74,7 +74,9 @@ class ImageEmbedding(CachedViewFeaturizer):
         # key they always had.
         key = getattr(self, "adapted_key_", None)
         adapted = {"adapted": key} if key else {}
-        # The runtime changes outputs by ~1e-5: each keeps its own rows, not mixed with another's.
+        # ONNX Runtime changes outputs by ~1e-5: its rows get their own key. (Batches too small
+        # to pay for the export are computed in PyTorch under it; the two agree within the
+        # tolerance checked at export.)
         ort = {"runtime": "onnxruntime"} if onnx_runtime.enabled(self.runtime.device) else {}
         return {
             "kind": "image",
@@ -107,6 +109,7 @@ class ImageEmbedding(CachedViewFeaturizer):
                 (self.backbone, getattr(self, "adapted_key_", None)),
                 self.resolution,
                 self.runtime.n_jobs,
+                items=len(items),
             )
             if onnx_runtime.enabled(device)
             else None

@@ -26,6 +26,11 @@ from automl.logger import log
 TOLERANCE = 1e-4  # max |difference| from PyTorch's embeddings on the probe batch
 SWITCH = "AUTOML_ONNX"  # "0": always PyTorch
 PROBE_BATCH = 2
+# Exporting costs 1-4 s per backbone and process and saves ~3 ms per 128-px image at one
+# thread (bench_inference.py: 147 against 100 images/s, decoding included); `automl predict`
+# on 8 images took 3-4 s longer with the export than without. Below this many items a
+# backbone not yet exported runs in PyTorch, which finishes first.
+MIN_ITEMS = 1000
 
 Forward = Callable[[np.ndarray], np.ndarray]
 _SESSIONS = ModelCache(size=2)  # like the PyTorch models they mirror
@@ -41,10 +46,16 @@ def enabled(device: str) -> bool:
     )
 
 
-def ort_forward(model: Any, key: Hashable, resolution: int, threads: int) -> Forward | None:
+def ort_forward(
+    model: Any, key: Hashable, resolution: int, threads: int, items: int | None = None
+) -> Forward | None:
     """``model``'s forward pass on float32 NCHW batches under ONNX Runtime, or None when it
-    cannot be exported or does not match PyTorch (the caller keeps PyTorch)."""
-    return _SESSIONS.get((key, resolution, threads), lambda: _build(model, key, resolution, threads))
+    cannot be exported, does not match PyTorch, or (not exported yet) ``items`` are too few
+    to pay for the export: the caller keeps PyTorch."""
+    full = (key, resolution, threads)
+    if full not in _SESSIONS and items is not None and items < MIN_ITEMS:
+        return None
+    return _SESSIONS.get(full, lambda: _build(model, key, resolution, threads))
 
 
 def _build(model: Any, key: Hashable, resolution: int, threads: int) -> Forward | None:
