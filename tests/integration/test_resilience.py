@@ -54,9 +54,15 @@ def start_search(tmp_path: Path, data: Path, budget: str, *extra: str) -> subpro
     )
 
 
-def wait_for_trials(storage: Path, n: int, timeout: float = 300) -> None:
+def wait_for_trials(
+    storage: Path, n: int, timeout: float = 300, proc: subprocess.Popen | None = None
+) -> None:
+    """Until ``n`` trials are complete; fails at once, with its output, if ``proc`` exits."""
     end = time.time() + timeout
     while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"the search exited ({proc.returncode}) before {n} trials finished:\n{out}")
         if storage.is_file():
             try:
                 study = optuna.load_study(study_name="wine", storage=f"sqlite:///{storage}")
@@ -70,7 +76,7 @@ def wait_for_trials(storage: Path, n: int, timeout: float = 300) -> None:
 
 def test_sigterm_exports_the_best_so_far(tmp_path, wine_csv):
     proc = start_search(tmp_path, wine_csv, "10m")
-    wait_for_trials(tmp_path / "runs" / "optuna.db", 2)
+    wait_for_trials(tmp_path / "runs" / "optuna.db", 2, proc=proc)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
