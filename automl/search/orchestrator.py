@@ -108,6 +108,7 @@ def _search(config: SearchConfig, tracker: Tracker | None, stop: Stop) -> Search
             study.set_user_attr("automl.mlflow_parent_run_id", parent)
         tracker.log_artifacts({"": run_dir / "profile.json", "space": Path(space.source)})
     study.set_user_attr(SETTINGS_KEY, _settings(config, ctx, space))
+    reserve_for_best(study, deadline, metric.direction == "maximize")
     _publish_search_end(study, deadline)
     trial_log = TrialLog(tracker, metric)
     stopped_by = _optimize(
@@ -263,8 +264,6 @@ def _optimize(
         deadline.expect_refit(float(trial.user_attrs.get("fit_seconds", 0.0)))
         _publish_search_end(study, deadline)
 
-    reserve_for_best(study, deadline, trial_log.metric.direction == "maximize")
-    _publish_search_end(study, deadline)
     remaining = None
     if config.trials is not None:
         remaining = config.trials - _n_finished(study)
