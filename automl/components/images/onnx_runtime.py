@@ -10,6 +10,7 @@ otherwise, or without the packages, or with ``AUTOML_ONNX=0``, PyTorch runs it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import tempfile
@@ -38,12 +39,13 @@ _SESSIONS = ModelCache(size=2)  # like the PyTorch models they mirror
 
 def enabled(device: str) -> bool:
     """Whether frozen image embeddings on ``device`` go through ONNX Runtime."""
-    return (
-        device == "cpu"
-        and os.environ.get(SWITCH, "1") != "0"
-        and importlib.util.find_spec("onnxruntime") is not None
-        and importlib.util.find_spec("onnx") is not None
-    )
+    return device == "cpu" and os.environ.get(SWITCH, "1") != "0" and _installed()
+
+
+@functools.cache
+def _installed() -> bool:
+    """Looked up once per process: ``enabled`` runs at every transform of every fold."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 
 def ort_forward(
