@@ -395,21 +395,6 @@ def decide(
     return chosen, out
 
 
-def estimate_rule(
-    name: str,
-    pool: Pool,
-    y: np.ndarray,
-    folds: np.ndarray,
-    metric: MetricInfo,
-    n_boot: int = N_BOOTSTRAP,
-    seed: int = 0,
-) -> RuleEstimate:
-    """BBC-CV of one rule on all candidates and rows."""
-    rule = RULES[name]
-    rows = np.arange(len(y))
-    return _bbc(lambda r: rule(pool, y, r, folds, metric), pool.probas, y, rows, metric, n_boot, seed, name)
-
-
 def _bbc(
     choose_on: Callable[[np.ndarray], np.ndarray],
     probas: np.ndarray,

@@ -24,11 +24,11 @@ from automl.search.selection import (
     POOL_SUFFIX,
     RULES,
     Chooser,
+    Option,
     Pool,
     candidates,
     decide,
     estimate_options,
-    estimate_rule,
     first_repeat_folds,
     options,
     select,
@@ -73,7 +73,8 @@ def test_bbc_estimate_is_not_fooled_by_the_best_of_many_coin_flips():
     y = np.tile([0, 1], 20)
     cands = candidates(trials([noisy_oof(y, 0.5, rng) for _ in range(30)]))
     in_sample = max(ACC.score(y, c.oof) for c in cands)
-    est = estimate_rule("best", Pool.of(cands), y, first_repeat_folds(plan_for(len(y))), ACC, n_boot=200)
+    pool, folds = Pool.of(cands), first_repeat_folds(plan_for(len(y)))
+    [est] = estimate_options(Chooser.of(pool), [Option("best", False)], y, folds, ACC, np.arange(len(y)), 200)
     assert in_sample >= 0.65
     assert abs(est.mean - 0.5) < 0.08 and est.low < 0.5 < est.high
 
