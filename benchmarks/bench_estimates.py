@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_unlabelled import DATA, LAYOUTS, truth_of
-from common import search_and_predict
+from common import search_and_predict, study_of
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -76,12 +76,9 @@ def run_one(
 
 
 def trials_taken(db: Path) -> int:
-    import optuna
-
     from automl.search.quota import taken_trials
 
-    storage = f"sqlite:///{db}"
-    return taken_trials(optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage))
+    return taken_trials(study_of(db))
 
 
 def mean_sd(values: list[float]) -> str:

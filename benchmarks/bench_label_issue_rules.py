@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from bench_selection import study_of
+from common import study_of
 
 from automl.data.load import load_dataset
 from automl.labelling.issues import FILTERS, find_label_issues

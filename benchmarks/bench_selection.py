@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import optuna
+from common import study_of
 
 from automl.data.load import load_dataset
 from automl.pipeline.metrics import METRICS, score_many
@@ -38,12 +38,6 @@ from automl.search.study import stored_problem
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 INNER_SHARE = 0.632  # the unique rows of a bootstrap: the policy chooses on as many as BBC does
 INNER_BOOT = 50  # bootstrap resamples inside each split (the product uses 100)
-
-
-def study_of(db: Path) -> optuna.Study:
-    storage = f"sqlite:///{db}"
-    names = optuna.get_all_study_names(storage)
-    return optuna.load_study(study_name=names[0], storage=storage)
 
 
 def evaluate(run: Path, gates: list[float], splits: int) -> dict[float, list[float]] | None:

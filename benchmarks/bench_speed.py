@@ -25,6 +25,7 @@ from pathlib import Path
 
 import optuna
 from bench_unlabelled import DATA, LAYOUTS
+from common import study_of
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARES = ("load", "embedding", "ssl", "fit", "predict", "selection", "refit", "tracking", "report", "other")
@@ -74,7 +75,7 @@ def run(name: str, pool: bool, budget: str, code: Path | None, work: Path, jobs:
 
 def measure(name: str, pool: bool, out: Path, t0: float, wall: float) -> dict:
     """One search's figures from its output folder; ``t0`` is when its command started."""
-    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'optuna.db'}")
+    study = study_of(out / "optuna.db")
     finished = [t for t in study.trials if t.state.is_finished()]
     complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
     ends = sorted(t.datetime_complete.timestamp() - t0 for t in complete if t.datetime_complete)

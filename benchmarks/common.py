@@ -55,6 +55,13 @@ def search_and_predict(
     return pd.read_csv(work / "pred.csv")
 
 
+def study_of(db: Path):
+    """The one study in a search's SQLite storage (``<output>/optuna.db``)."""
+    import optuna
+
+    return optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
+
+
 def folder_labels(pred: pd.DataFrame) -> pd.Series:
     """True labels of predictions on a class-folder split: each file's parent folder."""
     return pred["path"].map(lambda p: Path(p).parent.name).astype(str)
