@@ -121,7 +121,10 @@ def _shipped(inp: ReportInputs) -> str:
         parts.append(
             "<p>Each selection rule chose on the in-bag rows of 100 bootstrap resamples of the "
             "out-of-fold predictions (first CV repeat, which every trial was scored on) and was "
-            "scored on the rows left out. The best single pipeline that does not read the "
+            "scored on the rows left out. Where the choice's trials were scored on more CV "
+            "repeats, the estimate is moved by how much their first repeat beat the mean of all "
+            "repeats (<i>repeat luck removed</i>): resampling rows cannot see the luck of the "
+            "folds themselves. The best single pipeline that does not read the "
             "unlabelled pool is the default; an ensemble or a pipeline trained on the pool "
             "(rules marked <code>+pool</code>) replaces it only when it estimates higher and "
             "scores higher on at least "
@@ -135,12 +138,13 @@ def _shipped(inp: ReportInputs) -> str:
                 _num(r["std"], 3),
                 f"{r['low']:.3f}-{r['high']:.3f}",
                 f"{r['wins']:.0%}" if r.get("wins") is not None else "",
+                f"{-r['luck']:+.3f}" if r.get("luck") else "",
             ]
             for r in rules
         ]
         parts.append(
             _table(
-                ["rule", metric, "± std", "10-90% range", "wins"],
+                ["rule", metric, "± std", "10-90% range", "wins", "repeat luck removed"],
                 body,
                 numeric={1, 2},
                 raw={0},

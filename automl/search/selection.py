@@ -21,6 +21,13 @@ cross-validated, at no training cost, on the trials' stored out-of-fold predicti
   pipeline trained on the pool) estimates higher and scores higher on at least ``GATE`` of
   the resamples where the two differ, paired on the same rows: a pool or an ensemble adds
   options, and on a tie or a coin flip the simple choice stays.
+- Bootstrapping rows cannot see the luck of the partition itself: every row's out-of-fold
+  prediction of a trial comes from the same draw of folds, so a rule that picks the trial
+  whose first repeat went well is optimistic however the rows are resampled. Trials scored on
+  more repeats (the cheap ones) measure it: on every resample, the choice's score is lowered
+  by how much its first repeat beat the mean of all its repeats (weighted over an ensemble's
+  members; zero for a trial scored on one repeat). The repeats are exchangeable, so this
+  removes the chosen partitions' luck without changing the estimate's expectation otherwise.
 - The chosen rule is applied to all rows; its estimate is what the search reports for the
   model that ships.
 """
@@ -66,6 +73,9 @@ class Candidate:
     # the folds did, so ``oof`` does not describe the model an ensemble would hold.
     as_refit: bool = True
     pooled: bool = False  # trained on the unlabelled pool (pseudo-labels or SSL weights)
+    # Mean score of the first repeat's folds minus the mean of all folds (0 with one repeat):
+    # how lucky the partition behind ``oof`` was for this trial.
+    luck: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,11 +89,14 @@ class RuleEstimate:
     # Share of the resamples where this complex choice differs from the simple one on which
     # it scores higher (None for the simple choices themselves).
     wins: float | None = None
+    luck: float = 0.0  # mean first-repeat luck of the resamples' choices, already subtracted
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("rule", "mean", "std", "low", "high")}
         if self.wins is not None:
             out["wins"] = self.wins
+        if self.luck:
+            out["luck"] = self.luck
         return out
 
 
@@ -110,6 +123,7 @@ class Pool:
     groups: tuple[np.ndarray, ...]  # candidate indices of each family
     blendable: np.ndarray  # [T] bool: may be an ensemble member (see Candidate.as_refit)
     pooled: np.ndarray  # [T] bool: trained on the unlabelled pool
+    luck: np.ndarray  # [T] first-repeat luck (Candidate.luck)
 
     @classmethod
     def of(cls, cands: list[Candidate]) -> Pool:
@@ -118,15 +132,22 @@ class Pool:
             tuple(c.family for c in cands),
             np.array([c.as_refit for c in cands], dtype=bool),
             np.array([c.pooled for c in cands], dtype=bool),
+            np.array([c.luck for c in cands], dtype=float),
         )
 
     @classmethod
     def build(
-        cls, probas: np.ndarray, families: tuple[str, ...], blendable: np.ndarray, pooled: np.ndarray
+        cls,
+        probas: np.ndarray,
+        families: tuple[str, ...],
+        blendable: np.ndarray,
+        pooled: np.ndarray,
+        luck: np.ndarray | None = None,
     ) -> Pool:
         names = sorted(set(families))
         groups = tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names)
-        return cls(probas, families, groups, blendable, pooled)
+        luck = np.zeros(len(families)) if luck is None else luck
+        return cls(probas, families, groups, blendable, pooled, luck)
 
     def subset(self, index: np.ndarray) -> Pool:
         return Pool.build(
@@ -134,6 +155,7 @@ class Pool:
             tuple(self.families[i] for i in index),
             self.blendable[index],
             self.pooled[index],
+            self.luck[index],
         )
 
     def __len__(self) -> int:
@@ -257,7 +279,9 @@ class Chooser:
         return out
 
 
-def candidates(trials: list[optuna.trial.FrozenTrial]) -> list[Candidate]:
+def candidates(trials: list[optuna.trial.FrozenTrial], n_splits: int = 0) -> list[Candidate]:
+    """The complete trials that kept out-of-fold predictions; ``n_splits`` (the folds of one
+    repeat) lets each measure its first repeat's luck from its fold scores."""
     out = []
     for t in trials:
         if t.state != optuna.trial.TrialState.COMPLETE or "oof" not in t.user_attrs:
@@ -272,9 +296,19 @@ def candidates(trials: list[optuna.trial.FrozenTrial]) -> list[Candidate]:
                 float(t.value if t.value is not None else np.nan),
                 as_refit=not t.user_attrs.get("time_stopped", False),
                 pooled=spec.uses_pool(),
+                luck=first_repeat_luck(t.user_attrs.get("fold_scores") or [], n_splits),
             )
         )
     return out
+
+
+def first_repeat_luck(fold_scores: list[float], n_splits: int) -> float:
+    """How far the first repeat's mean fold score lies from the mean over all repeats; 0 when
+    the trial was scored on one repeat (or less), so there is nothing to compare with."""
+    scores = np.asarray(fold_scores, dtype=float)
+    if n_splits < 1 or len(scores) < 2 * n_splits or not np.isfinite(scores).all():
+        return 0.0
+    return float(scores[:n_splits].mean() - scores.mean())
 
 
 def shortlist(cands: list[Candidate], metric: MetricInfo, size: int = SHORTLIST) -> list[Candidate]:
@@ -310,7 +344,7 @@ def select(
 ) -> Selection | None:
     """Estimate every option by BBC-CV and apply the chosen one to all rows; None when fewer
     than two trials kept out-of-fold predictions (the caller ships the best trial as it is)."""
-    cands = shortlist(candidates(trials), metric)
+    cands = shortlist(candidates(trials, plan.n_splits), metric)
     if len(cands) < 2:
         return None
     y = np.asarray(y, dtype=int)
@@ -370,6 +404,7 @@ def estimate_options(
             n_boot,
             seed,
             o.name,
+            chooser.pool.luck,
         )
         for o in opts
     ]
@@ -404,11 +439,13 @@ def _bbc(
     n_boot: int,
     seed: int,
     name: str,
+    luck: np.ndarray | None = None,
 ) -> RuleEstimate:
     """BBC-CV: choose on each bootstrap's in-bag rows (drawn from ``rows``), score the choice
-    on the rows of ``rows`` left out. The same seed gives every option the same resamples."""
+    on the rows of ``rows`` left out, less the first-repeat ``luck`` of that choice (the
+    module docstring says why). The same seed gives every option the same resamples."""
     rng = np.random.default_rng(seed)
-    scores = []
+    scores, lucks = [], []
     for _ in range(n_boot):
         inbag = rows[rng.integers(0, len(rows), len(rows))]
         out = np.setdiff1d(rows, inbag)
@@ -417,11 +454,15 @@ def _bbc(
             continue
         weights = choose_on(inbag)
         shipped = np.tensordot(weights, probas[:, out], axes=1)
-        scores.append(float(score_many(metric, y[out], shipped[None])[0]))
+        lucks.append(float(weights @ luck) if luck is not None else 0.0)
+        scores.append(float(score_many(metric, y[out], shipped[None])[0]) - lucks[-1])
     values = np.asarray(scores)
     kept = values[np.isfinite(values)]
     low, high = np.percentile(kept, INTERVAL)
-    return RuleEstimate(name, float(kept.mean()), float(kept.std()), float(low), float(high), values)
+    mean_luck = float(np.mean(lucks)) if lucks else 0.0
+    return RuleEstimate(
+        name, float(kept.mean()), float(kept.std()), float(low), float(high), values, luck=mean_luck
+    )
 
 
 def _win_rate(complex_: RuleEstimate, simple: RuleEstimate, metric: MetricInfo) -> float | None:

@@ -143,7 +143,8 @@ def plan_shipment(
         selection.members,
         selection.rule,
         {"mean": est.mean, "std": est.std, "low": est.low, "high": est.high},
-        "bootstrap bias-corrected CV of the choice",
+        "bootstrap bias-corrected CV of the choice"
+        + (f", {-est.luck:+.3f} for the luck of its first CV repeat" if est.luck else ""),
         selection,
         calibration,
         best.number,
