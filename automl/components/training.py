@@ -14,6 +14,12 @@ from automl.components.runtime import TimeLimit
 from automl.logger import log
 
 
+def schedule_done(done: int, planned: int, limit: TimeLimit) -> float:
+    """Share of the planned training that ran: 1 unless the time limit cut it short (an early
+    stop on the inner split ends a schedule as planned)."""
+    return min(1.0, done / max(planned, 1)) if limit.reached else 1.0
+
+
 def train_epochs(
     modules: Sequence,
     epochs: int,

@@ -56,11 +56,21 @@ def build_pipeline(spec: PipelineSpec, ctx: BuildContext) -> BaseEstimator:
     return bind_runtime(model, ctx.runtime)
 
 
+def _learner(model: BaseEstimator) -> BaseEstimator:
+    inner = getattr(model, "base_", model)  # a semi-supervised wrapper's fitted pipeline
+    if isinstance(inner, Pipeline):
+        inner = inner.steps[-1][1]
+    return inner
+
+
 def time_stopped(model: BaseEstimator) -> bool:
     """Whether the fitted ``model``'s learner was stopped by its time limit before the end of
     its planned training (``time_stopped_``): its predictions then describe a shorter training
     than a refit with more time gives."""
-    inner = getattr(model, "base_", model)  # a semi-supervised wrapper's fitted pipeline
-    if isinstance(inner, Pipeline):
-        inner = inner.steps[-1][1]
-    return bool(getattr(inner, "time_stopped_", False))
+    return bool(getattr(_learner(model), "time_stopped_", False))
+
+
+def schedule_done(model: BaseEstimator) -> float:
+    """Share of its planned training (steps or epochs) the fitted ``model``'s learner ran
+    (``schedule_done_``; 1 for learners without a schedule or not cut short)."""
+    return float(getattr(_learner(model), "schedule_done_", 1.0))

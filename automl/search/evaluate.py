@@ -13,7 +13,7 @@ from automl.components.base import BuildContext
 from automl.components.runtime import Unaffordable
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan, fold_std
-from automl.pipeline.build import build_pipeline, time_stopped
+from automl.pipeline.build import build_pipeline, schedule_done, time_stopped
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
 from automl.space.spec import PipelineSpec
@@ -32,6 +32,9 @@ class CVResult:
     # every trial is scored on (expensive learners run no other), so trials compare on it.
     oof: np.ndarray | None = None
     time_stopped: bool = False  # a fold's learner was stopped by its time limit
+    # Mean seconds one fold would take to run its whole planned training: ``fit_seconds``
+    # scaled up by the share of the schedule the time-stopped folds ran.
+    full_fit_seconds: float = 0.0
 
     @property
     def mean(self) -> float:
@@ -59,6 +62,7 @@ def cross_validate(
     n_classes = int(y.max()) + 1
     scores: list[float] = []
     fit_times: list[float] = []
+    full_times: list[float] = []
     stopped = False
     oof = np.zeros((len(y), n_classes))
     for i in range(len(plan)):
@@ -76,6 +80,8 @@ def cross_validate(
                 model = build_pipeline(spec, fold_ctx).fit(take(X, train), y[train])
             fit_times.append(time.perf_counter() - t0)
             stopped = stopped or time_stopped(model)
+            # A schedule cut to a sliver says little about its pace: project from at least 5%.
+            full_times.append(fit_times[-1] / max(schedule_done(model), 0.05))
             with timed("predict"):
                 proba = aligned_proba(model, take(X, test), n_classes)
                 score = metric.score(y[test], proba)
@@ -88,7 +94,7 @@ def cross_validate(
             oof[test] = proba
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)), oof, stopped)
+    return CVResult(tuple(scores), float(np.mean(fit_times)), oof, stopped, float(np.mean(full_times)))
 
 
 class FoldError(Exception):

@@ -108,6 +108,7 @@ class Objective:
             # Its folds trained less than the refit will: fine for ranking it, but its
             # out-of-fold predictions do not describe the refitted model an ensemble would hold.
             trial.set_user_attr("time_stopped", True)
+            trial.set_user_attr("full_fit_seconds", result.full_fit_seconds)
         trial.set_user_attr("fit_seconds", result.fit_seconds)
         if result.oof is not None:
             # How much its probabilities can be trusted, whatever the metric: in MLflow too.

@@ -69,6 +69,30 @@ def test_a_skipped_step_is_not_a_failed_fold(problem, monkeypatch):
             cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx)
 
 
+def test_a_time_stopped_learner_projects_its_whole_schedule(problem, monkeypatch):
+    """Folds whose learner ran a quarter of its schedule before its time limit: the result
+    says a fold's whole schedule would take about four times its fit."""
+    import time
+
+    import automl.search.evaluate as evaluate
+
+    X, y, plan, ctx = problem
+
+    class Cut(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            time.sleep(0.05)
+            self.classes_ = np.unique(y)
+            self.time_stopped_, self.schedule_done_ = True, 0.25
+            return self
+
+        def predict_proba(self, X):
+            return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+    monkeypatch.setattr(evaluate, "build_pipeline", lambda spec, ctx: Cut())
+    res = cross_validate(spec(), X, y, plan, METRICS.get("accuracy"), ctx)
+    assert res.time_stopped and res.full_fit_seconds == pytest.approx(4 * res.fit_seconds)
+
+
 def test_aligned_proba_fills_missing_classes():
     class Two:
         classes_ = np.array([0, 2])

@@ -41,3 +41,23 @@ def test_a_resumed_study_reserves_its_best_trials_refit():
     fresh, resumed = Deadline(300), Deadline(300)
     reserve_for_best(study, resumed, maximize=True)
     assert fresh.reserve == 15.0 and resumed.reserve == 60.0
+
+
+def test_a_time_stopped_best_reserves_its_whole_schedule():
+    """SetFit whose folds ran a quarter of their steps in 20 s each: the refit reserve counts
+    the 80 s a fold's whole schedule takes (1.5x: 120 s), not the 20 s the folds ran; a
+    learner that ran its schedule reserves by its fit time as before."""
+    from automl.search.orchestrator import reserve_for_best
+
+    def reserve(attrs: dict) -> float:
+        study = optuna.create_study(direction="maximize")
+        t = study.ask()
+        for k, v in attrs.items():
+            t.set_user_attr(k, v)
+        study.tell(t, 0.8)
+        deadline = Deadline(600)
+        reserve_for_best(study, deadline, maximize=True)
+        return deadline.reserve
+
+    assert reserve({"fit_seconds": 20.0, "time_stopped": True, "full_fit_seconds": 80.0}) == 120.0
+    assert reserve({"fit_seconds": 20.0}) == 30.0

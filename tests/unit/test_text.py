@@ -148,7 +148,9 @@ def test_time_limit_stops_setfit_early(toy_reviews):
     clf = SetFitClassifier(encoder=TINY, pairs=50_000).set_runtime(Runtime(time_limit=2.0)).fit(X, y)
     assert 0 < clf.steps_done_ < clf._steps(len(y))
     assert clf.time_stopped_  # said, so its out-of-fold predictions are not blended
-    assert not SetFitClassifier(encoder=TINY, pairs=2).fit(X, y).time_stopped_
+    assert clf.schedule_done_ == clf.steps_done_ / clf._steps(len(y))  # how much of it ran
+    full = SetFitClassifier(encoder=TINY, pairs=2).fit(X, y)
+    assert not full.time_stopped_ and full.schedule_done_ == 1.0
 
 
 def test_encoder_report_names_why_unavailable():

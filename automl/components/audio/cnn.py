@@ -11,7 +11,7 @@ from automl.components.audio.window import clip_domain, default_clip_seconds
 from automl.components.availability import has_modules
 from automl.components.base import ComponentInfo, defaults_of, estimator_builder, register
 from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
-from automl.components.training import train_epochs
+from automl.components.training import schedule_done, train_epochs
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.data.splits import inner_split
@@ -114,6 +114,7 @@ class AudioCNN(UsesRuntime, ClassifierMixin, BaseEstimator):
             [self.model_], self.epochs, train_epoch, validate if len(va) else None, limit, name="audio_cnn"
         )
         self.time_stopped_ = limit.reached
+        self.schedule_done_ = schedule_done(self.epochs_run_, self.epochs, limit)
         return self
 
     def _tensor(self, mels: np.ndarray, rng: np.random.Generator | None = None):

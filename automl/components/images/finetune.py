@@ -21,7 +21,7 @@ from automl.components.images.transforms import AugmentSpec, eval_transform, mix
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.image_contrastive import adapted_backbone
 from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
-from automl.components.training import train_epochs
+from automl.components.training import schedule_done, train_epochs
 from automl.data.dataset import Modality
 from automl.data.images import read_rgb
 from automl.data.profile import DataProfile
@@ -168,6 +168,7 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
             name="image_finetune",
         )
         self.time_stopped_ = limit.reached
+        self.schedule_done_ = schedule_done(self.epochs_run_, self.epochs, limit)
         return self
 
     def _proba(self, images) -> np.ndarray:

@@ -22,7 +22,7 @@ from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, load_model, load_tokenizer, usable_encoders
 from automl.components.text.window import covering_length, length_domain
-from automl.components.training import train_epochs
+from automl.components.training import schedule_done, train_epochs
 from automl.data.dataset import Modality
 from automl.data.profile import DataProfile
 from automl.data.splits import inner_split
@@ -157,6 +157,7 @@ class SetFitClassifier(_EncoderLearner):
             self.steps_done_ += 1
             self.losses_.append(loss.item())
         self.time_stopped_ = limit.reached
+        self.schedule_done_ = schedule_done(self.steps_done_, steps, limit)
         self.model_.eval()
         self.head_ = LogisticRegression(C=self.head_c, max_iter=3000).fit(self._embed(X).cpu().numpy(), y_enc)
         return self
@@ -252,6 +253,7 @@ class TextFineTuner(_EncoderLearner):
             name="text_finetune",
         )
         self.time_stopped_ = limit.reached
+        self.schedule_done_ = schedule_done(self.epochs_run_, self.epochs, limit)
         return self
 
     def _proba(self, X) -> np.ndarray:
