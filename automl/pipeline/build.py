@@ -70,7 +70,7 @@ def time_stopped(model: BaseEstimator) -> bool:
     return bool(getattr(_learner(model), "time_stopped_", False))
 
 
-def schedule_done(model: BaseEstimator) -> float:
+def schedule_share(model: BaseEstimator) -> float:
     """Share of its planned training (steps or epochs) the fitted ``model``'s learner ran
     (``schedule_done_``; 1 for learners without a schedule or not cut short)."""
     return float(getattr(_learner(model), "schedule_done_", 1.0))

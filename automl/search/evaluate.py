@@ -13,7 +13,7 @@ from automl.components.base import BuildContext
 from automl.components.runtime import Unaffordable
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan, fold_std
-from automl.pipeline.build import build_pipeline, schedule_done, time_stopped
+from automl.pipeline.build import build_pipeline, schedule_share, time_stopped
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
 from automl.space.spec import PipelineSpec
@@ -81,7 +81,7 @@ def cross_validate(
             fit_times.append(time.perf_counter() - t0)
             stopped = stopped or time_stopped(model)
             # A schedule cut to a sliver says little about its pace: project from at least 5%.
-            full_times.append(fit_times[-1] / max(schedule_done(model), 0.05))
+            full_times.append(fit_times[-1] / max(schedule_share(model), 0.05))
             with timed("predict"):
                 proba = aligned_proba(model, take(X, test), n_classes)
                 score = metric.score(y[test], proba)

@@ -142,11 +142,10 @@ class Pool:
         families: tuple[str, ...],
         blendable: np.ndarray,
         pooled: np.ndarray,
-        luck: np.ndarray | None = None,
+        luck: np.ndarray,
     ) -> Pool:
         names = sorted(set(families))
         groups = tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names)
-        luck = np.zeros(len(families)) if luck is None else luck
         return cls(probas, families, groups, blendable, pooled, luck)
 
     def subset(self, index: np.ndarray) -> Pool:
@@ -439,7 +438,7 @@ def _bbc(
     n_boot: int,
     seed: int,
     name: str,
-    luck: np.ndarray | None = None,
+    luck: np.ndarray,
 ) -> RuleEstimate:
     """BBC-CV: choose on each bootstrap's in-bag rows (drawn from ``rows``), score the choice
     on the rows of ``rows`` left out, less the first-repeat ``luck`` of that choice (the
@@ -454,7 +453,7 @@ def _bbc(
             continue
         weights = choose_on(inbag)
         shipped = np.tensordot(weights, probas[:, out], axes=1)
-        lucks.append(float(weights @ luck) if luck is not None else 0.0)
+        lucks.append(float(weights @ luck))
         scores.append(float(score_many(metric, y[out], shipped[None])[0]) - lucks[-1])
     values = np.asarray(scores)
     kept = values[np.isfinite(values)]
