@@ -6,6 +6,7 @@ embeddings + logistic regression (C chosen by inner CV on the training labels), 
 
     python benchmarks/bench_text.py --budget 10m --seeds 3 [--datasets sst2-few trec-few]
     python benchmarks/bench_text.py --datasets manpages-few --baselines-only
+    python benchmarks/bench_text.py --budget 10m --seeds 3 --no-setfit-mpnet --keep /tmp/text-runs
 
 ``manpages-few`` is the long-document set that benchmarks/longdocs/make_manpages.py builds from
 Linux manual pages (median ~630 words). Seeds vary the search's --seed and the SetFit seed;
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["sst2-few", "trec-few"])
     parser.add_argument("--baselines-only", action="store_true")
     parser.add_argument("--no-setfit-mpnet", action="store_true", help="skip the slowest baseline")
+    parser.add_argument("--keep", type=Path, help="keep each search's runs under DIR/<dataset>/<seed>")
     args = parser.parse_args()
     import torch
 
@@ -131,7 +133,11 @@ def main() -> None:
             runs.append((f"automl {args.budget} + predict", None, True))
         for method, fn, seeded in runs:
             for seed in range(args.seeds if seeded else 1):
-                if fn is None:
+                if fn is None and args.keep:
+                    work = args.keep / name / str(seed)
+                    work.mkdir(parents=True, exist_ok=True)
+                    acc, secs = timed(automl, name, args.budget, seed, work)
+                elif fn is None:
                     with tempfile.TemporaryDirectory() as tmp:
                         acc, secs = timed(automl, name, args.budget, seed, Path(tmp))
                 else:
