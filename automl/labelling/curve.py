@@ -52,11 +52,14 @@ class LearningCurve:
     def sentence(self, labels_per_class: float, metric: str) -> str:
         # Doubling the data doubles the labels in every training fold too, so the extra labels
         # needed to reach the 2x forecast equal the labels per class the user has now.
+        # The curve's own value at today's labels goes with it: a forecast read next to a
+        # different number (the shipped model's estimate, the trial's CV over all repeats) says
+        # nothing about the gain.
         point, low, high = self.forecasts[2]
         return (
             f"with about {round(labels_per_class)} more labels per class the estimate is "
-            f"{metric} {_fmt(point)} (range {_fmt(low)}-{_fmt(high)}); "
-            f"the curve is {self.verdict}"
+            f"{metric} {_fmt(point)} (range {_fmt(low)}-{_fmt(high)}) against {_fmt(self.current)} "
+            f"on the curve today; the curve is {self.verdict}"
         )
 
 

@@ -180,8 +180,10 @@ def _labels(inp: ReportInputs) -> str:
     notes = "".join(f"<li>{escape(s)}</li>" for s in data.get("skipped", []))
     if not data["curves"]:
         raise ReportGap("The learning curve was skipped: " + "; ".join(data.get("skipped", [])))
+    shipped = set((inp.summary.get("shipped") or {}).get("members", []))
     sentences = "".join(
-        f"<li>Trial {c['trial']} (<code>{escape(c['pipeline'])}</code>): {escape(c['sentence'])}.</li>"
+        f"<li>Trial {c['trial']}{', shipped' if c['trial'] in shipped else ''} "
+        f"(<code>{escape(c['pipeline'])}</code>): {escape(c['sentence'])}.</li>"
         for c in data["curves"]
     )
     return (

@@ -31,7 +31,7 @@ from automl.search.budget import (
     DeadlineReached,
     hard_deadline,
 )
-from automl.search.learning import CURVE_FILE, ISSUES_FILE, write_label_issues
+from automl.search.learning import CURVE_FILE, ISSUES_FILE, curve_sentence, write_label_issues
 from automl.search.objective import trial_record
 from automl.search.shipped import ShipPlan, fallback_trials, plan_shipment
 from automl.search.study import (
@@ -143,7 +143,7 @@ def finish(run: SearchRun) -> SearchResult:
         tracking_uri=redact_url(run.config.tracking),
         parent_run_id=run.parent,
         shipped=shipped,
-        curve_sentence=run.curves["curves"][0]["sentence"] if run.curves else None,
+        curve_sentence=curve_sentence(run.curves, shipped.members),
     )
     write_summary(result, run.study, run.metric, run.config, refit_s, run.baseline, shipped)
     report_and_export(run, model_dir, shipped)
@@ -337,7 +337,7 @@ def curve_metrics(curves: dict[str, Any] | None, metric: MetricInfo) -> dict[str
     if not curves:
         return {}
     curve = curves["curves"][0]
-    out = {}
+    out = {"forecast_trial": float(curve["trial"])}  # whose curve: not always the shipped model's
     for factor, (point, low, high) in curve["forecasts"].items():
         out[f"forecast_{metric.name}_{factor}x_labels"] = point
         out[f"forecast_{metric.name}_{factor}x_labels_low"] = low

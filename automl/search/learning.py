@@ -15,6 +15,7 @@ with a note, when the fits would not fit in it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ def measure_curves(
                 "means": list(curve.means),
                 "stds": list(curve.stds),
                 "model": curve.model,
+                "current": curve.current,
                 "forecasts": {str(k): list(v) for k, v in curve.forecasts.items()},
                 "verdict": curve.verdict,
                 "sentence": curve.sentence(sizes[-1], metric.name),
@@ -108,6 +110,27 @@ def measure_curves(
         return None
     (run_dir / CURVE_FILE).write_text(json.dumps(out, indent=2))
     return out
+
+
+def curve_sentence(curves: dict[str, Any] | None, shipped: tuple[int, ...]) -> str | None:
+    """What more labels would buy, for the CLI's last lines: the curve of a shipped trial when
+    one was measured, else the first curve, said to be of another pipeline (and why)."""
+    if not curves or not curves.get("curves"):
+        return None
+    own = [c for c in curves["curves"] if c["trial"] in shipped]
+    if own:
+        c = own[0]
+        whose = "the shipped model" if len(shipped) == 1 else f"trial {c['trial']} of the shipped ensemble"
+        return f"learning curve of {whose}: {c['sentence']}"
+    c = curves["curves"][0]
+    why = next(
+        (w for w in curves.get("skipped", []) if any(re.search(rf"\btrial {t}\b", w) for t in shipped)), None
+    )
+    return (
+        f"learning curve of trial {c['trial']} ({c['learner']}), not of the shipped model"
+        + (f" ({why})" if why else "")
+        + f": {c['sentence']}"
+    )
 
 
 def _measure(

@@ -56,9 +56,33 @@ def test_sentence_format():
     text = lc.sentence(labels_per_class=10.4, metric="accuracy")
     assert re.fullmatch(
         r"with about 10 more labels per class the estimate is accuracy "
-        r"0\.\d{3} \(range 0\.\d{3}-0\.\d{3}\); the curve is rising",
+        r"0\.\d{3} \(range 0\.\d{3}-0\.\d{3}\) against 0\.\d{3} on the curve today; "
+        r"the curve is rising",
         text,
     ), text
+
+
+def test_the_search_says_whose_learning_curve_it_prints():
+    from automl.search.learning import curve_sentence
+
+    curves = {
+        "curves": [
+            {"trial": 2, "learner": "probe", "sentence": "S2"},
+            {"trial": 7, "learner": "setfit", "sentence": "S7"},
+        ],
+        "skipped": ["re-fitting trial 4 on 25-75% of its folds would take ~205s, 46s are set aside"],
+    }
+    assert curve_sentence(curves, (7,)) == "learning curve of the shipped model: S7"
+    assert curve_sentence(curves, (4, 7)) == "learning curve of trial 7 of the shipped ensemble: S7"
+    # The shipped trial's curve was skipped: the printed one is another pipeline's, and says so.
+    assert curve_sentence(curves, (4,)) == (
+        "learning curve of trial 2 (probe), not of the shipped model (re-fitting trial 4 on 25-75% "
+        "of its folds would take ~205s, 46s are set aside): S2"
+    )
+    assert curve_sentence(curves, (40,)).startswith(
+        "learning curve of trial 2 (probe), not of the shipped model: "
+    )
+    assert curve_sentence({"curves": []}, (4,)) is None and curve_sentence(None, (4,)) is None
 
 
 def test_nan_folds_and_an_empty_size_are_handled():
