@@ -4,7 +4,7 @@ SetFit at its defaults on each dataset's ``train``, 5 stratified folds: once wit
 limit, once with a limit of ``--share`` of the time the whole schedule took on that fold (what
 a search's time-stopped fold trains). Prints held-out fold accuracy of both. This is the
 train-side check behind refitting a time-stopped winner to its whole schedule
-(``orchestrator.refit_fold_seconds``). No test split is read.
+(``study.refit_fold_seconds``). No test split is read.
 
     python benchmarks/bench_setfit_schedule.py [--datasets trec-few sst2-few] [--share 0.4]
 """

@@ -8,8 +8,9 @@
   trained on it (``automl.labelling.issues``). They are advice, written to
   ``label_issues.csv``; the labels are never changed.
 
-Both run inside the budget: the curve has a share of it set aside up front and is skipped,
-with a note, when the fits would not fit in it.
+Both run inside the budget: the curve has a share of it set aside up front, is measured on
+as many of the first repeat's folds as fit in it (at least two), and is skipped with a note
+when two would not.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from automl.pipeline.build import build_pipeline
 from automl.pipeline.metrics import MetricInfo
 from automl.pipeline.proba import aligned_proba
 from automl.search.budget import DeadlineReached, hard_deadline
-from automl.search.study import best_first
+from automl.search.study import best_first, refit_fold_seconds
 from automl.space.spec import PipelineSpec
 
 FRACTIONS = (0.25, 0.5, 0.75)
+MIN_CURVE_FOLDS = 2  # the fewest folds that give the forecast a range (a bootstrap over folds)
 # The share of the budget set aside for the curve. A probe's refits on fractions of the folds
 # cost about 1.5 of its trials (0.25 + 0.5 + 0.75 of the data); fine-tuners cost minutes.
 CURVE_SHARE = 0.08
@@ -69,11 +71,15 @@ def measure_curves(
     out: dict[str, Any] = {"fractions": [*FRACTIONS, 1.0], "curves": []}
     end = seconds
     for trial in picks:
-        cost = 1.5 * first.n_splits * float(trial.user_attrs.get("fit_seconds", 0.0))
-        if cost > end:
+        # A time-stopped trial's folds ran part of its schedule; the curve's refits run all of it.
+        per_fold = 1.5 * refit_fold_seconds(trial)
+        # As many folds as the time allows: an expensive winner's curve on 2-4 folds is worth
+        # more to its user than a cheap runner-up's on 5 (the bootstrap range widens with fewer).
+        folds = min(first.n_splits, int(end // per_fold) if per_fold > 0 else first.n_splits)
+        if folds < MIN_CURVE_FOLDS:
             why = (
-                f"re-fitting trial {trial.number} on 25-75% of its folds would take ~{cost:.0f}s, "
-                f"{end:.0f}s are set aside"
+                f"re-fitting trial {trial.number} on 25-75% of {MIN_CURVE_FOLDS} of its folds would take "
+                f"~{MIN_CURVE_FOLDS * per_fold:.0f}s, {end:.0f}s are set aside"
             )
             out.setdefault("skipped", []).append(why)
             log.info("Learning curve skipped: %s.", why)
@@ -83,7 +89,7 @@ def measure_curves(
         t0 = time.monotonic()
         try:
             with hard_deadline(end):
-                curve, sizes, scores = _measure(trial, X, y, first, metric, ctx)
+                curve, sizes, scores = _measure(trial, X, y, first, metric, ctx, folds)
         except (DeadlineReached, Exception) as e:
             out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {e}")
             log.info("Learning curve of trial %d not measured: %s", trial.number, e)
@@ -94,6 +100,7 @@ def measure_curves(
                 "trial": trial.number,
                 "pipeline": PipelineSpec.from_dict(trial.user_attrs["spec"]).describe(),
                 "learner": _learner(trial),
+                "folds": folds,
                 "sizes": sizes,
                 "scores": [[None if np.isnan(v) else float(v) for v in row] for row in scores],
                 "means": list(curve.means),
@@ -140,14 +147,17 @@ def _measure(
     plan: FoldPlan,
     metric: MetricInfo,
     ctx: BuildContext,
+    folds: int,
 ) -> tuple[LearningCurve, list[float], np.ndarray]:
+    """The curve on the first ``folds`` folds of ``plan``; every size is scored on the same
+    folds, so the curve's shape is not one fold's difficulty against another's."""
     spec = PipelineSpec.from_dict(trial.user_attrs["spec"])
     k = int(y.max()) + 1
-    scores = np.full((len(FRACTIONS) + 1, plan.n_splits), np.nan)
+    scores = np.full((len(FRACTIONS) + 1, folds), np.nan)
     full = trial.user_attrs.get("fold_scores") or []
-    scores[-1, : min(len(full), plan.n_splits)] = full[: plan.n_splits]
+    scores[-1, : min(len(full), folds)] = full[:folds]
     per_class = []
-    for i in range(plan.n_splits):
+    for i in range(folds):
         train, test = plan.split(i)
         per_class.append(len(train) / k)
         for j, fraction in enumerate(FRACTIONS):

@@ -40,6 +40,7 @@ from automl.search.study import (
     best_first,
     make_storage,
     open_study,
+    refit_fold_seconds,
 )
 from automl.space.preset import SearchSpace, load_space
 from automl.space.sample import start_points
@@ -311,16 +312,6 @@ def reserve_for_best(study: optuna.Study, deadline: Deadline, maximize: bool) ->
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if complete:
         deadline.expect_refit(refit_fold_seconds(best_first(complete, maximize)[0]))
-
-
-def refit_fold_seconds(trial: optuna.trial.FrozenTrial) -> float:
-    """A fold's fit time, as the refit reserve should count it. A learner its time limit cut
-    short in the folds (SetFit, fine-tuning) is refitted to its whole planned schedule when the
-    budget allows: that is the model its hyperparameters name, and its CV, from a shorter
-    training, is then not an overstatement of it. So the reserve counts the whole schedule
-    (capped by ``Deadline.expect_refit`` at half the budget)."""
-    attrs = trial.user_attrs
-    return float(attrs.get("full_fit_seconds") or attrs.get("fit_seconds", 0.0))
 
 
 def _publish_search_end(study: optuna.Study, deadline: Deadline) -> None:

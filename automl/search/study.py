@@ -44,6 +44,16 @@ def best_first(trials: list[optuna.trial.FrozenTrial], maximize: bool) -> list[o
     return sorted(done, key=value_of, reverse=maximize)
 
 
+def refit_fold_seconds(trial: optuna.trial.FrozenTrial) -> float:
+    """A fold's fit time, as the refit reserve should count it. A learner its time limit cut
+    short in the folds (SetFit, fine-tuning) is refitted to its whole planned schedule when the
+    budget allows: that is the model its hyperparameters name, and its CV, from a shorter
+    training, is then not an overstatement of it. So the reserve counts the whole schedule
+    (the refit reserve caps it at half the budget)."""
+    attrs = trial.user_attrs
+    return float(attrs.get("full_fit_seconds") or attrs.get("fit_seconds", 0.0))
+
+
 def journal_path(url: str) -> Path | None:
     """The file of a ``journal://`` URL, None for other URLs. The path is absolute, as in
     ``file://`` URLs: ``journal:///abs/optuna.journal`` (three slashes; more are folded). A

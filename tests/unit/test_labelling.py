@@ -354,3 +354,45 @@ def test_search_finds_planted_label_flips(tmp_path):
     recall = len(found & set(flipped)) / len(flipped)
     assert precision >= 0.7 and recall >= 0.7, (precision, recall)
     assert pd.read_csv(tmp_path / "blobs.csv")["label"].tolist() == noisy.tolist()  # untouched
+
+
+def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
+    """The curve of a trial whose five folds' refits do not fit in the time set aside is
+    measured on as many folds as do (the same folds at every size), not skipped; below two
+    folds it is skipped with the reason."""
+    import json
+
+    import optuna
+
+    from automl.components.base import BuildContext
+    from automl.components.runtime import Runtime
+    from automl.data.dataset import Dataset, Modality
+    from automl.data.profile import profile_dataset
+    from automl.data.splits import make_fold_plan
+    from automl.pipeline.metrics import METRICS
+    from automl.search.learning import measure_curves
+    from automl.space.spec import ComponentSpec, PipelineSpec
+
+    X, y = make_blobs(n_samples=60, centers=3, cluster_std=4.0, random_state=0)
+    df = pd.DataFrame(X, columns=["a", "b"])
+    prof = profile_dataset(Dataset(Modality.TABULAR, df, y, "blobs"))
+    plan = make_fold_plan(y, 5, 0, prof)
+    study = optuna.create_study(direction="maximize")
+    for value, learner, fit, full in ((0.9, "logreg", 2.0, 10.0), (0.8, "extra_trees", 1.0, None)):
+        t = study.ask()
+        t.set_user_attr("spec", PipelineSpec(ComponentSpec(learner, {})).to_dict())
+        t.set_user_attr("fold_scores", [value] * 5)
+        t.set_user_attr("fit_seconds", fit)
+        if full is not None:  # time-stopped: its whole schedule takes 10 s a fold, 15 s with the curve's 1.5
+            t.set_user_attr("full_fit_seconds", full)
+        study.tell(t, value)
+    ctx = BuildContext(prof, runtime=Runtime())
+    out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 35.0, tmp_path)
+    assert out is not None
+    first = out["curves"][0]
+    assert first["trial"] == 0 and first["folds"] == 2  # 35 s hold two folds at 15 s, not five
+    assert all(len(row) == 2 for row in first["scores"])
+    assert json.loads((tmp_path / "learning_curve.json").read_text())["curves"][0]["folds"] == 2
+    out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 20.0, tmp_path)
+    assert out is not None and [c["trial"] for c in out["curves"]] == [1]
+    assert "re-fitting trial 0 on 25-75% of 2 of its folds would take ~30s" in out["skipped"][0]
