@@ -236,3 +236,10 @@ def test_setfit_gets_the_expensive_encoder_only_when_the_budget_allows(monkeypat
     assert short["encoder"].choices == ("minilm",) and "mpnet" in note and "--budget" in note
     long, note = info.afford(domains, prof, 4 * 3600.0)
     assert long["encoder"].choices == ("minilm", "mpnet") and note is None
+    # A step's cost follows the window SetFit reads: in one hour, mpnet SetFit on 32 questions
+    # (32 word pieces, ~12 min a trial) is offered, on 32 long reviews (128, ~47 min) it is not.
+    questions = DataProfile("text", 32, 2, {"a": 16, "b": 16}, extras={"words_p90": 10})
+    reviews = DataProfile("text", 32, 2, {"a": 16, "b": 16}, extras={"words_p90": 95})
+    assert info.afford(domains, questions, 3600.0)[0]["encoder"].choices == ("minilm", "mpnet")
+    dropped, note = info.afford(domains, reviews, 3600.0)
+    assert dropped["encoder"].choices == ("minilm",) and "mpnet (~47 min a trial)" in note

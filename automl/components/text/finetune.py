@@ -309,9 +309,13 @@ _FINETUNE_NAMES = {
 
 
 # SetFit on MiniLM at its defaults took 0.55 s an optimiser step on 2 CPU cores (sst2-few,
-# 64 word pieces, batch 16); an encoder's registry cost scales that. An encoder is offered
-# when a trial with it fits in EXPENSIVE_TRIAL_SHARE of the budget over the first CV repeat.
+# 64 word pieces, batch 16); an encoder's registry cost scales that, and so does the window the
+# learner reads by default: at these lengths a step's cost grows about linearly with it (trec-few
+# at 32 word pieces: 0.29 s a step, 137 s for 5 folds of ~96 steps in a search on `train`). An
+# encoder is offered when a trial with it fits in EXPENSIVE_TRIAL_SHARE of the budget over the
+# first CV repeat.
 STEP_SECONDS = 0.55
+STEP_LENGTH = 64
 
 
 def _affordable(steps_per_row: float):
@@ -323,7 +327,8 @@ def _affordable(steps_per_row: float):
             return domains, None
         folds = max(2, min(5, profile.min_class_count))
         steps = steps_per_row * profile.n_rows * (folds - 1) / folds
-        minutes = {e: folds * steps * STEP_SECONDS * ENCODERS.get(e).cost / 60 for e in dom.choices}
+        step = STEP_SECONDS * covering_length(profile, 128) / STEP_LENGTH
+        minutes = {e: folds * steps * step * ENCODERS.get(e).cost / 60 for e in dom.choices}
         keep = tuple(e for e in dom.choices if minutes[e] * 60 <= EXPENSIVE_TRIAL_SHARE * budget)
         keep = keep or (min(dom.choices, key=lambda e: minutes[e]),)
         dropped = [e for e in dom.choices if e not in keep]
