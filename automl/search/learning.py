@@ -109,7 +109,8 @@ def measure_curves(
                 "current": curve.current,
                 "forecasts": {str(k): list(v) for k, v in curve.forecasts.items()},
                 "verdict": curve.verdict,
-                "sentence": curve.sentence(sizes[-1], metric.name),
+                "sentence": curve.sentence(sizes[-1], metric.name)
+                + (f" (on {folds} of {first.n_splits} folds)" if folds < first.n_splits else ""),
             }
         )
     if not out["curves"]:

@@ -391,7 +391,7 @@ def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
     assert out is not None
     first = out["curves"][0]
     assert first["trial"] == 0 and first["folds"] == 2  # 35 s hold two folds at 15 s, not five
-    assert all(len(row) == 2 for row in first["scores"])
+    assert all(len(row) == 2 for row in first["scores"]) and first["sentence"].endswith("(on 2 of 5 folds)")
     assert json.loads((tmp_path / "learning_curve.json").read_text())["curves"][0]["folds"] == 2
     out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 20.0, tmp_path)
     assert out is not None and [c["trial"] for c in out["curves"]] == [1]
