@@ -12,6 +12,7 @@ import pandas as pd
 
 from automl.data.dataset import item_keys
 from automl.exceptions import DataError
+from automl.labelling.class_mix import ClassMix, estimate_class_mix
 from automl.labelling.suggest import rank_pool
 from automl.logger import log
 from automl.pipeline.build import FeaturePipeline
@@ -45,6 +46,9 @@ def suggest(
     predictor = Predictor.load(model, device=device)
     X = predictor.read_inputs(pool)
     proba = predictor.predict_proba(X)
+    mix = pool_class_mix(predictor, proba)
+    if mix is not None:
+        log.info("%s.", mix.sentence([str(c) for c in predictor.classes]))
     embeddings = model_embeddings(predictor, X, proba)
     X_lab, counts = _labelled(predictor, labelled)
     lab_emb = None if X_lab is None else model_embeddings(predictor, X_lab, predictor.predict_proba(X_lab))
@@ -74,6 +78,19 @@ def suggest(
     if predictor.modality == "text":  # the row says where it is; the text says what it is
         frame.insert(1, "text", [str(X[p.index]) for p in picks])
     return frame
+
+
+def pool_class_mix(predictor: Predictor, proba: np.ndarray) -> ClassMix | None:
+    """The pool's estimated class mix, when the model folder holds its out-of-fold confusion
+    (models exported before it did, or a fallback refit, do not)."""
+    confusion = predictor.bundle.meta.get("oof_confusion")
+    if confusion is None or len(proba) == 0:
+        return None
+    try:
+        return estimate_class_mix(np.asarray(confusion), proba.argmax(axis=1))
+    except DataError as e:
+        log.info("The pool's class mix is not estimated: %s", e)
+        return None
 
 
 def model_embeddings(predictor: Predictor, X: Any, proba: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from automl.data.dataset import Dataset
 from automl.data.profile import DataProfile
 from automl.exceptions import AutoMLError
 from automl.export.refit import refit_and_save
+from automl.labelling.class_mix import oof_confusion
 from automl.logger import log
 from automl.pipeline.metrics import MetricInfo
 from automl.search.budget import (
@@ -99,7 +100,7 @@ def finish(run: SearchRun) -> SearchResult:
             run.study, run.y, run.problem.folds, run.metric, run.deadline, seed=run.config.seed
         )
     log_shipment(shipped, run.metric)
-    shipped_oof = shipped.selection.oof if shipped.selection is not None else best.user_attrs.get("oof")
+    shipped_oof = oof_of(shipped, best)
     write_label_issues(
         None if shipped_oof is None else np.asarray(shipped_oof),
         run.y,
@@ -164,8 +165,15 @@ def finish(run: SearchRun) -> SearchResult:
     return result
 
 
+def oof_of(shipped: ShipPlan, best: optuna.trial.FrozenTrial) -> np.ndarray | None:
+    """The shipped model's out-of-fold probabilities (the blend's, for an ensemble)."""
+    oof = shipped.selection.oof if shipped.selection is not None else best.user_attrs.get("oof")
+    return None if oof is None else np.asarray(oof, dtype=float)
+
+
 def bundle_meta(run: SearchRun, best: optuna.trial.FrozenTrial, shipped: ShipPlan) -> dict[str, Any]:
     """What the model folder says about itself (bundle.json)."""
+    oof = oof_of(shipped, best)
     return {
         "modality": run.profile.modality,
         "classes": run.classes.tolist(),
@@ -183,6 +191,8 @@ def bundle_meta(run: SearchRun, best: optuna.trial.FrozenTrial, shipped: ShipPla
         "fingerprint": run.problem.fingerprint,
         "profile": run.profile.to_dict(),
         "categories": training_categories(run.ds, run.profile),
+        # For `automl suggest`: the pool's class mix is estimated from the model's confusion.
+        "oof_confusion": None if oof is None else oof_confusion(run.y, oof).tolist(),
     }
 
 
@@ -280,7 +290,7 @@ def refit_or_fall_back(
                     y,
                     replace(ctx, runtime=replace(runtime, time_limit=left)),
                     model_dir,
-                    {**meta, **fallback.meta_update()},
+                    {**meta, **fallback.meta_update(), "oof_confusion": None},
                 )
             return (*saved, fallback)
         except (Exception, DeadlineReached) as e:

@@ -1,8 +1,10 @@
 """Which items to label next and what more labels would buy, on a real (small) search."""
 
 import json
+import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from automl.cli import main
@@ -15,7 +17,7 @@ start: [{learner: logreg, features: tabular}]
 """
 
 
-def test_suggestions_are_new_distinct_items_with_reasons(tmp_path: Path, wine_csv):
+def test_suggestions_are_new_distinct_items_with_reasons(tmp_path: Path, wine_csv, caplog, monkeypatch):
     df = pd.read_csv(wine_csv)
     train = df.sample(60, random_state=0)
     rest = df.drop(train.index).drop(columns="target")
@@ -43,7 +45,13 @@ def test_suggestions_are_new_distinct_items_with_reasons(tmp_path: Path, wine_cs
         )
         == 0
     )
-    picks = suggest(tmp_path / "runs", tmp_path / "pool.csv", n=30)
+    monkeypatch.setattr(logging.getLogger("automl"), "propagate", True)  # the CLI run turned it off
+    with caplog.at_level(logging.INFO, logger="automl"):
+        picks = suggest(tmp_path / "runs", tmp_path / "pool.csv", n=30)
+    # The model folder carries its out-of-fold confusion, so suggest can say the pool's mix.
+    bundle = json.loads(next((tmp_path / "runs").glob("*/model/bundle.json")).read_text())
+    assert np.asarray(bundle["oof_confusion"]).sum() == 60
+    assert "the pool's class mix, estimated" in caplog.text
     rows = [int(item.split()[-1]) - 2 for item in picks["item"]]  # "row N": line N of pool.csv
     assert len(picks) == 30 and len(set(rows)) == 30
     assert not set(rows) & set(range(10))  # never an item that is already labelled

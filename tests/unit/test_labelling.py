@@ -396,3 +396,44 @@ def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
     out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 20.0, tmp_path)
     assert out is not None and [c["trial"] for c in out["curves"]] == [1]
     assert "re-fitting trial 0 on 25-75% of 2 of its folds would take ~30s" in out["skipped"][0]
+
+
+def test_the_pools_class_mix_is_estimated_through_the_models_confusion():
+    """Labels gathered 20 per class, a pool at 60/30/10%: the model confuses class 0 with 1 a
+    third of the time, so counting its predictions on the pool (the naive variant, computed
+    alongside) misreads the mix by ~20 points; inverting the out-of-fold confusion recovers it.
+    Accuracy at the pool's mix weights each class's recall by it."""
+    from automl.labelling.class_mix import estimate_class_mix, oof_confusion
+
+    rng = np.random.default_rng(0)
+    behaviour = np.array([[0.6, 0.4, 0.0], [0.1, 0.9, 0.0], [0.0, 0.1, 0.9]])  # P(pred | true), rows true
+
+    def predict(true):
+        return np.array([rng.choice(3, p=behaviour[t]) for t in true])
+
+    y = np.repeat(np.arange(3), 2000)  # a large out-of-fold sample, so the test is about the method
+    proba = np.eye(3)[predict(y)]
+    confusion = oof_confusion(y, proba)
+    truth = np.array([0.6, 0.3, 0.1])
+    pool_pred = predict(rng.choice(3, size=3000, p=truth))
+    mix = estimate_class_mix(confusion, pool_pred)
+    naive = np.bincount(pool_pred, minlength=3) / pool_pred.size
+    assert np.abs(np.array(mix.pool) - truth).max() < 0.05
+    assert np.abs(naive - truth).max() > 0.15  # classify-and-count: 0.36 for class 0
+    recall = np.diag(confusion) / confusion.sum(axis=1)
+    assert mix.accuracy_pool == pytest.approx(np.array(mix.pool) @ recall)
+    assert mix.accuracy_labelled == pytest.approx(recall.mean())
+    assert mix.accuracy_pool < mix.accuracy_labelled - 0.05  # the pool is mostly the hard class
+    low, high = mix.accuracy_pool_range
+    assert low <= truth @ np.diag(behaviour) <= high and high - low < 0.05
+    # With 8 labels a class the same model's range is wide, and says so.
+    few = oof_confusion(np.repeat(np.arange(3), 8), np.eye(3)[predict(np.repeat(np.arange(3), 8))])
+    wide = estimate_class_mix(few, pool_pred).accuracy_pool_range
+    assert wide[1] - wide[0] > 0.1
+    text = mix.sentence(["a", "b", "c"])
+    assert text.startswith("the pool's class mix, estimated") and "a 6" in text and "(labels 33%)" in text
+    # Rows no fold predicted (NaN) are not counted as predictions of class 0.
+    proba[:5] = np.nan
+    assert oof_confusion(y, proba).sum() == len(y) - 5
+    with pytest.raises(DataError, match="no out-of-fold prediction"):
+        estimate_class_mix(np.array([[3, 0], [0, 0]]), np.array([0, 1]))
