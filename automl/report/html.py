@@ -121,7 +121,9 @@ def _shipped(inp: ReportInputs) -> str:
         parts.append(
             "<p>Each selection rule chose on the in-bag rows of 100 bootstrap resamples of the "
             "out-of-fold predictions (first CV repeat, which every trial was scored on) and was "
-            "scored on the rows left out. "
+            "scored on the rows left out, with the second CV repeat's predictions for the trials "
+            "that ran one: another partition of the rows, so a choice the first partition happened "
+            "to favour is not scored on the same luck. "
             + (
                 "Where the choice's trials were scored on more CV repeats, the estimate is moved "
                 "by how much their first repeat beat the mean of all repeats (<i>repeat luck "

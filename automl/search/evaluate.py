@@ -35,6 +35,9 @@ class CVResult:
     # Mean seconds one fold would take to run its whole planned training: ``fit_seconds``
     # scaled up by the share of the schedule the time-stopped folds ran.
     full_fit_seconds: float = 0.0
+    # Out-of-fold probabilities from the second repeat, when the trial ran all of it: another
+    # partition, on which the selection scores what it chose on the first (selection.py).
+    oof_second: np.ndarray | None = None
 
     @property
     def mean(self) -> float:
@@ -65,6 +68,7 @@ def cross_validate(
     full_times: list[float] = []
     stopped = False
     oof = np.zeros((len(y), n_classes))
+    second = np.zeros((len(y), n_classes))
     for i in range(len(plan)):
         left = time_left()
         if left <= 0:
@@ -92,9 +96,18 @@ def cross_validate(
         scores.append(float(score))
         if i < plan.n_splits:
             oof[test] = proba
+        elif i < 2 * plan.n_splits:
+            second[test] = proba
         if on_fold is not None:
             on_fold(i, float(score), float(np.mean(scores)))
-    return CVResult(tuple(scores), float(np.mean(fit_times)), oof, stopped, float(np.mean(full_times)))
+    return CVResult(
+        tuple(scores),
+        float(np.mean(fit_times)),
+        oof,
+        stopped,
+        float(np.mean(full_times)),
+        second if len(scores) >= 2 * plan.n_splits else None,
+    )
 
 
 class FoldError(Exception):

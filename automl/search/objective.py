@@ -119,6 +119,8 @@ class Objective:
         if result.oof is not None and result.oof.size <= MAX_OOF_VALUES:
             # Kept in the study (shared by all workers) to choose what ships, and for reports.
             trial.set_user_attr("oof", np.round(result.oof, 4).tolist())
+            if result.oof_second is not None:
+                trial.set_user_attr("oof_second", np.round(result.oof_second, 4).tolist())
         return result.mean
 
 

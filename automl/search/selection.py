@@ -23,11 +23,12 @@ cross-validated, at no training cost, on the trials' stored out-of-fold predicti
   options, and on a tie or a coin flip the simple choice stays.
 - Bootstrapping rows cannot see the luck of the partition itself: every row's out-of-fold
   prediction of a trial comes from the same draw of folds, so a rule that picks the trial
-  whose first repeat went well is optimistic however the rows are resampled. Trials scored on
-  more repeats (the cheap ones) measure it: on every resample, the choice's score is lowered
-  by how much its first repeat beat the mean of all its repeats (weighted over an ensemble's
-  members; zero for a trial scored on one repeat). The repeats are exchangeable, so this
-  removes the chosen partitions' luck without changing the estimate's expectation otherwise.
+  (or weights the ensemble) that the first repeat's partition happened to favour is
+  optimistic however the rows are resampled. Trials scored on more repeats (the cheap ones)
+  escape it: the rules choose on the first repeat's predictions and the choice is scored on
+  the second repeat's, another partition. An ensemble whose members' errors cancelled only
+  on the first partition then shows it. Trials scored on one repeat (the expensive ones) are
+  scored on it, less the luck measured where it can be (none for them: zero).
 - The chosen rule is applied to all rows; its estimate is what the search reports for the
   model that ships.
 """
@@ -76,6 +77,9 @@ class Candidate:
     # Mean score of the first repeat's folds minus the mean of all folds (0 with one repeat):
     # how lucky the partition behind ``oof`` was for this trial.
     luck: float = 0.0
+    # [n, K] out-of-fold probabilities of the second repeat, when the trial ran it: what a
+    # choice made on ``oof`` is scored on, so the first partition's luck does not count twice.
+    second: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Selection:
     estimate: RuleEstimate | None  # None: no out-of-fold predictions to estimate with
     rules: tuple[RuleEstimate, ...]  # every rule's estimate, the chosen one included
     oof: np.ndarray | None  # the shipped model's out-of-fold probabilities (all rows)
+    rescored: int = 0  # candidates whose choice was scored on their second CV repeat
 
     @property
     def is_ensemble(self) -> bool:
@@ -123,7 +128,8 @@ class Pool:
     groups: tuple[np.ndarray, ...]  # candidate indices of each family
     blendable: np.ndarray  # [T] bool: may be an ensemble member (see Candidate.as_refit)
     pooled: np.ndarray  # [T] bool: trained on the unlabelled pool
-    luck: np.ndarray  # [T] first-repeat luck (Candidate.luck)
+    luck: np.ndarray  # [T] first-repeat luck of the candidates scored on the first repeat
+    scoring: np.ndarray  # [T, n, K] what a choice is scored on: the second repeat, else the first
 
     @classmethod
     def of(cls, cands: list[Candidate]) -> Pool:
@@ -132,7 +138,9 @@ class Pool:
             tuple(c.family for c in cands),
             np.array([c.as_refit for c in cands], dtype=bool),
             np.array([c.pooled for c in cands], dtype=bool),
-            np.array([c.luck for c in cands], dtype=float),
+            # A candidate scored on its second repeat carries none of the first one's luck.
+            np.array([0.0 if c.second is not None else c.luck for c in cands], dtype=float),
+            np.stack([c.oof if c.second is None else c.second for c in cands]),
         )
 
     @classmethod
@@ -143,10 +151,11 @@ class Pool:
         blendable: np.ndarray,
         pooled: np.ndarray,
         luck: np.ndarray,
+        scoring: np.ndarray | None = None,
     ) -> Pool:
         names = sorted(set(families))
         groups = tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names)
-        return cls(probas, families, groups, blendable, pooled, luck)
+        return cls(probas, families, groups, blendable, pooled, luck, probas if scoring is None else scoring)
 
     def subset(self, index: np.ndarray) -> Pool:
         return Pool.build(
@@ -155,6 +164,7 @@ class Pool:
             self.blendable[index],
             self.pooled[index],
             self.luck[index],
+            self.scoring[index],
         )
 
     def __len__(self) -> int:
@@ -296,6 +306,9 @@ def candidates(trials: list[optuna.trial.FrozenTrial], n_splits: int = 0) -> lis
                 as_refit=not t.user_attrs.get("time_stopped", False),
                 pooled=spec.uses_pool(),
                 luck=first_repeat_luck(t.user_attrs.get("fold_scores") or [], n_splits),
+                second=np.asarray(t.user_attrs["oof_second"], dtype=float)
+                if "oof_second" in t.user_attrs
+                else None,
             )
         )
     return out
@@ -359,6 +372,7 @@ def select(
         next(e for e in estimates if e.rule == option.name),
         tuple(estimates),
         np.tensordot(weights, pool.probas, axes=1),
+        sum(c.second is not None for c in cands),
     )
 
 
@@ -396,7 +410,7 @@ def estimate_options(
     return [
         _bbc(
             partial(chooser.weights, o, y, folds=folds, metric=metric),
-            chooser.pool.probas,
+            chooser.pool.scoring,
             y,
             rows,
             metric,
@@ -441,8 +455,10 @@ def _bbc(
     luck: np.ndarray,
 ) -> RuleEstimate:
     """BBC-CV: choose on each bootstrap's in-bag rows (drawn from ``rows``), score the choice
-    on the rows of ``rows`` left out, less the first-repeat ``luck`` of that choice (the
-    module docstring says why). The same seed gives every option the same resamples."""
+    on the rows of ``rows`` left out with ``probas`` (the candidates' second-repeat
+    predictions where they have them), less the first-repeat ``luck`` of candidates scored on
+    the first repeat (the module docstring says why). The same seed gives every option the
+    same resamples."""
     rng = np.random.default_rng(seed)
     scores, lucks = [], []
     for _ in range(n_boot):

@@ -144,6 +144,7 @@ def plan_shipment(
         selection.rule,
         {"mean": est.mean, "std": est.std, "low": est.low, "high": est.high},
         "bootstrap bias-corrected CV of the choice"
+        + (", chosen on the first CV repeat and scored on the second" if selection.rescored else "")
         + (f", {-est.luck:+.3f} for the luck of its first CV repeat" if est.luck else ""),
         selection,
         calibration,

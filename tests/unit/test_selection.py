@@ -110,6 +110,44 @@ def test_the_estimate_drops_the_luck_of_the_first_repeats_partition():
     assert np.mean(np.abs(corrected)) < np.mean(np.abs(plain))
 
 
+def test_an_ensemble_that_only_the_first_partition_favours_is_scored_on_the_second():
+    """Two 0.6 models whose first-repeat errors happen to fall on different rows (their blend
+    is right almost everywhere there), and a 0.75 model. On the second repeat the two err
+    independently, as the refitted ensemble will on new data. Scored on the second repeat,
+    the ensemble estimates what it is worth and the 0.75 model ships; scored on the first
+    (the variant without second-repeat predictions, computed alongside) the ensemble's
+    estimate is inflated by ~20 points and it ships."""
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.tile([0, 1], n // 2)
+    picks, inflated = [], []
+    for _ in range(5):
+        lucky = rng.permutation(n)
+        b, c = noisy_oof(y, 1.0, rng), noisy_oof(y, 1.0, rng)  # right everywhere, at 0.7...
+        b[lucky[:24]] = 1 - np.where(b[lucky[:24]] > 0.5, 0.55, 0.45)  # ...but b wrong, unsurely, here
+        c[lucky[24:48]] = 1 - np.where(c[lucky[24:48]] > 0.5, 0.55, 0.45)  # and c here
+        firsts = [noisy_oof(y, 0.75, rng), b, c]
+        seconds = [noisy_oof(y, 0.75, rng), noisy_oof(y, 0.6, rng), noisy_oof(y, 0.6, rng)]
+        estimates = {}
+        for variant in ("second", "first"):
+            study = optuna.create_study(direction="maximize")
+            for i, (first, second) in enumerate(zip(firsts, seconds)):
+                spec = PipelineSpec(ComponentSpec(f"m{i}", {"i": i})).to_dict()
+                attrs = {"oof": first.tolist(), "spec": spec}
+                if variant == "second":
+                    attrs["oof_second"] = second.tolist()
+                study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs=attrs))
+            sel = select(study.trials, y, plan_for(n), ACC, n_boot=50)
+            estimates[variant] = {e.rule: e.mean for e in sel.rules}
+            picks.append((variant, sel.members))
+            assert sel.rescored == (3 if variant == "second" else 0)
+        inflated.append(estimates["first"]["ensemble"] - estimates["second"]["ensemble"])
+    alone = {v: sum(m == (0,) for w, m in picks if w == v) for v in ("second", "first")}
+    assert alone["second"] >= 4  # the 0.75 model, alone, in 4 of the 5 draws (seed 0)
+    assert alone["first"] == 0  # scored on the first partition, the ensemble always shipped
+    assert np.mean(inflated) > 0.15
+
+
 def test_a_trial_scored_on_one_repeat_has_no_luck_to_remove():
     assert first_repeat_luck([0.7, 0.8, 0.9], 3) == 0.0
     assert first_repeat_luck([0.8, 0.8, 0.6, 0.6], 2) == pytest.approx(0.1)
