@@ -22,20 +22,28 @@ from automl.exceptions import DataError
 # Weight of the "proportions sum to 1" row in the least-squares system: large enough that the
 # solution sits on the simplex, small enough to leave the system well conditioned.
 SIMPLEX_WEIGHT = 100.0
+WIDE = 0.2  # a proportion's 10-90% range this wide or wider is said to be rough
 
 
 @dataclass(frozen=True)
 class ClassMix:
     labelled: tuple[float, ...]  # the labels' class proportions
     pool: tuple[float, ...]  # the pool's estimated class proportions
+    pool_range: tuple[tuple[float, float], ...]  # each proportion's 10-90% over the resamples
     accuracy_labelled: float  # out-of-fold accuracy at the labels' mix
     accuracy_pool: float  # out-of-fold recall per class weighted by the pool's mix
     accuracy_pool_range: tuple[float, float]  # 10-90% over resampled out-of-fold predictions
 
     def sentence(self, classes: Sequence[str], top: int = 6) -> str:
         order = np.argsort(self.pool)[::-1][:top]
-        mix = ", ".join(f"{classes[i]} {self.pool[i]:.0%} (labels {self.labelled[i]:.0%})" for i in order)
+        mix = ", ".join(
+            f"{classes[i]} {self.pool[i]:.0%} ({self.pool_range[i][0]:.0%}-{self.pool_range[i][1]:.0%}; "
+            f"labels {self.labelled[i]:.0%})"
+            for i in order
+        )
         more = "" if len(classes) <= top else f" and {len(classes) - top} more"
+        wide = max(hi - lo for lo, hi in self.pool_range) > WIDE
+        more += " (too few labels a class to say it more precisely)" if wide else ""
         return (
             f"the pool's class mix, estimated from the model's predictions and its out-of-fold "
             f"confusion: {mix}{more}. At that mix its out-of-fold accuracy would be about "
@@ -76,17 +84,21 @@ def estimate_class_mix(
     mix, accuracy = _solve(counts, seen)
     rng = np.random.default_rng(seed)
     rates = counts / per_class[:, None]
-    boot = []
+    boot, mixes = [], []
     for _ in range(n_boot):
         resampled = np.array([rng.multinomial(int(n), r) for n, r in zip(per_class, rates)], dtype=float)
         if np.any(resampled.sum(axis=1) == 0):
             continue
-        boot.append(_solve(resampled, rng.multinomial(pred.size, seen / pred.size))[1])
+        q, acc = _solve(resampled, rng.multinomial(pred.size, seen / pred.size))
+        boot.append(acc)
+        mixes.append(q)
     low, high = np.percentile(boot, [10, 90]) if boot else (accuracy, accuracy)
+    lows, highs = np.percentile(mixes, [10, 90], axis=0) if mixes else (mix, mix)
     labelled = per_class / per_class.sum()
     return ClassMix(
         tuple(labelled.tolist()),
         tuple(mix.tolist()),
+        tuple((float(min(a, m)), float(max(b, m))) for a, b, m in zip(lows, highs, mix)),
         float(labelled @ (np.diag(counts) / per_class)),
         accuracy,
         (float(min(low, accuracy)), float(max(high, accuracy))),

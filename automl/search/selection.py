@@ -112,7 +112,7 @@ class Selection:
     estimate: RuleEstimate | None  # None: no out-of-fold predictions to estimate with
     rules: tuple[RuleEstimate, ...]  # every rule's estimate, the chosen one included
     oof: np.ndarray | None  # the shipped model's out-of-fold probabilities (all rows)
-    rescored: int = 0  # candidates whose choice was scored on their second CV repeat
+    rescored: int = 0  # shipped members whose score came from their second CV repeat
 
     @property
     def is_ensemble(self) -> bool:
@@ -372,7 +372,7 @@ def select(
         next(e for e in estimates if e.rule == option.name),
         tuple(estimates),
         np.tensordot(weights, pool.probas, axes=1),
-        sum(c.second is not None for c in cands),
+        sum(cands[i].second is not None for i in keep),
     )
 
 

@@ -144,7 +144,7 @@ def plan_shipment(
         selection.rule,
         {"mean": est.mean, "std": est.std, "low": est.low, "high": est.high},
         "bootstrap bias-corrected CV of the choice"
-        + (", chosen on the first CV repeat and scored on the second" if selection.rescored else "")
+        + _rescored(selection)
         + (f", {-est.luck:+.3f} for the luck of its first CV repeat" if est.luck else ""),
         selection,
         calibration,
@@ -167,3 +167,13 @@ def _refit_fits(
 ) -> bool:
     cost = sum(float(trials[n].user_attrs.get("fit_seconds", 0.0)) for n in selection.members)
     return cost * REFIT_SAFETY <= deadline.total_left()
+
+
+def _rescored(selection: Selection) -> str:
+    """Which partition the shipped model's estimate was scored on, when not only the first."""
+    n, members = selection.rescored, len(selection.members)
+    if n == 0:
+        return ""
+    if n == members:
+        return ", chosen on the first CV repeat and scored on the second"
+    return f", chosen on the first CV repeat and scored on the second for {n} of its {members} members"

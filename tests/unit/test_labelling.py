@@ -431,7 +431,8 @@ def test_the_pools_class_mix_is_estimated_through_the_models_confusion():
     wide = estimate_class_mix(few, pool_pred).accuracy_pool_range
     assert wide[1] - wide[0] > 0.1
     text = mix.sentence(["a", "b", "c"])
-    assert text.startswith("the pool's class mix, estimated") and "a 6" in text and "(labels 33%)" in text
+    assert text.startswith("the pool's class mix, estimated") and "a 6" in text and "; labels 33%)" in text
+    assert all(lo <= q <= hi for q, (lo, hi) in zip(mix.pool, mix.pool_range))
     # Rows no fold predicted (NaN) are not counted as predictions of class 0.
     proba[:5] = np.nan
     assert oof_confusion(y, proba).sum() == len(y) - 5
