@@ -23,7 +23,6 @@ from common import study_of
 from automl.components.base import BuildContext
 from automl.components.runtime import Runtime, pick_device
 from automl.data.load import load_dataset
-from automl.data.splits import FoldPlan
 from automl.pipeline.metrics import METRICS
 from automl.search.evaluate import cross_validate
 from automl.search.orchestrator import encode_labels
@@ -32,10 +31,6 @@ from automl.search.study import SETTINGS_KEY, stored_problem
 from automl.space.spec import PipelineSpec
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def second_repeat(plan: FoldPlan) -> FoldPlan:
-    return FoldPlan(plan.test_folds[plan.n_splits : 2 * plan.n_splits], plan.n_rows, plan.n_splits, 1)
 
 
 def rescore(runs: Path) -> None:
@@ -66,7 +61,7 @@ def rescore(runs: Path) -> None:
         scores = t.user_attrs.get("fold_scores") or []
         if t.number in keep and len(scores) >= 2 * n and "oof_second" not in t.user_attrs:
             spec = PipelineSpec.from_dict(t.user_attrs["spec"])
-            res = cross_validate(spec, ds.X, y, second_repeat(plan), metric, ctx)
+            res = cross_validate(spec, ds.X, y, plan.repeat(1), metric, ctx)
             t.set_user_attr("oof_second", np.round(res.oof, 4).tolist())
     before = select(trials, y, plan, metric, seed=settings["seed"])
     after = select(rescored, y, plan, metric, seed=settings["seed"])

@@ -36,9 +36,14 @@ class FoldPlan:
 
     def first_repeat(self) -> FoldPlan:
         """The first k folds: one partition of the rows, every row validated once."""
-        if self.n_repeats == 1:
+        return self.repeat(0)
+
+    def repeat(self, r: int) -> FoldPlan:
+        """The k folds of repeat ``r`` (from 0): one partition of the rows."""
+        if self.n_repeats == 1 and r == 0:
             return self
-        return FoldPlan(self.test_folds[: self.n_splits], self.n_rows, self.n_splits, 1, self.note)
+        folds = self.test_folds[r * self.n_splits : (r + 1) * self.n_splits]
+        return FoldPlan(folds, self.n_rows, self.n_splits, 1, self.note)
 
     def to_dict(self) -> dict:
         return {

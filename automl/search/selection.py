@@ -151,11 +151,11 @@ class Pool:
         blendable: np.ndarray,
         pooled: np.ndarray,
         luck: np.ndarray,
-        scoring: np.ndarray | None = None,
+        scoring: np.ndarray,
     ) -> Pool:
         names = sorted(set(families))
         groups = tuple(np.array([i for i, f in enumerate(families) if f == name]) for name in names)
-        return cls(probas, families, groups, blendable, pooled, luck, probas if scoring is None else scoring)
+        return cls(probas, families, groups, blendable, pooled, luck, scoring)
 
     def subset(self, index: np.ndarray) -> Pool:
         return Pool.build(

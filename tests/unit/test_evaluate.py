@@ -7,7 +7,7 @@ from automl.components.learners.classical import XGBoostClassifier
 from automl.components.runtime import Unaffordable, UsesRuntime
 from automl.data.dataset import Dataset, Modality
 from automl.data.profile import profile_dataset
-from automl.data.splits import FoldPlan, make_fold_plan
+from automl.data.splits import make_fold_plan
 from automl.pipeline.metrics import METRICS
 from automl.pipeline.proba import aligned_proba
 from automl.search.evaluate import FoldError, cross_validate
@@ -40,11 +40,9 @@ def test_cv_scores_every_fold_and_reports(problem):
     assert plan.n_repeats >= 2 and res.oof_second is not None
     for oof in (res.oof, res.oof_second):
         assert np.allclose(oof.sum(axis=1), 1.0)
-    second = FoldPlan(plan.test_folds[plan.n_splits :], plan.n_rows, plan.n_splits, plan.n_repeats - 1)
-    again = cross_validate(spec(), X, y, second, METRICS.get("accuracy"), ctx)
+    again = cross_validate(spec(), X, y, plan.repeat(1), METRICS.get("accuracy"), ctx)
     assert np.allclose(again.oof, res.oof_second)
-    one = FoldPlan(plan.test_folds[: plan.n_splits], plan.n_rows, plan.n_splits, 1)
-    assert cross_validate(spec(), X, y, one, METRICS.get("accuracy"), ctx).oof_second is None
+    assert cross_validate(spec(), X, y, plan.first_repeat(), METRICS.get("accuracy"), ctx).oof_second is None
 
 
 def test_failing_fold_is_summarised(problem):
