@@ -108,3 +108,52 @@ def test_pseudo_labelling_gives_the_pool_embedding_the_one_off_share(monkeypatch
     PseudoLabelClassifier(Spy(), threshold=0.6, rounds=2, max_ratio=3.0).set_runtime(rt).fit(X, y)
     assert ("pool", ONE_OFF_SHARE * 100.0) in seen
     assert all(limit is None for what, limit in seen if what != "pool")
+
+
+def test_augmented_views_are_made_for_labelled_rows_only():
+    """Self-training adds up to max_ratio pool items per label; embedding augmented views of
+    each of them too multiplied a trial's cost by the view count. Only labelled rows get views
+    (and the variant that passes no mask, computed alongside, shows the test can fail)."""
+    import numpy as np
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.components.semi import pseudo_label
+    from automl.pipeline.build import FeaturePipeline
+
+    X, y, pool = make_data()
+    augmented: list[set] = []
+
+    class ViewSpy(TransformerMixin, BaseEstimator):
+        strength = 1.0
+
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            return np.asarray(X, dtype=float)
+
+        def augmented_views(self, X):
+            augmented.append({tuple(r) for r in np.round(np.asarray(X, dtype=float), 6)})
+            return [np.asarray(X, dtype=float) + 0.01, np.asarray(X, dtype=float) - 0.01]
+
+    def fit(fit_weighted):
+        augmented.clear()
+        base = FeaturePipeline([("features", ViewSpy()), ("learner", LogisticRegression())])
+        model = PseudoLabelClassifier(base, threshold=0.5, rounds=2, max_ratio=3.0)
+        original = pseudo_label._fit_weighted
+        pseudo_label._fit_weighted = fit_weighted
+        try:
+            model.set_runtime(Runtime(unlabelled=pool)).fit(X, y)
+        finally:
+            pseudo_label._fit_weighted = original
+        assert model.n_pseudo_ > 0
+        return set().union(*augmented)
+
+    pool_rows = {tuple(r) for r in np.round(pool.to_numpy(), 6)}
+    assert not fit(pseudo_label._fit_weighted) & pool_rows
+
+    def leaky(model, X, y, w, labelled):  # the old behaviour: views of every row
+        return model.fit(X, y, learner__sample_weight=w)
+
+    assert fit(leaky) & pool_rows

@@ -96,7 +96,8 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
             X_all = concat_rows(X, take(pool, keep))
             y_all = np.concatenate([y, pred[keep]])
             w = np.concatenate([np.ones(len(y)), np.full(len(keep), self.weight)])
-            self.base_ = _fit_weighted(self._fresh_base(), X_all, y_all, w)
+            labelled = np.arange(len(y_all)) < len(y)
+            self.base_ = _fit_weighted(self._fresh_base(), X_all, y_all, w, labelled)
             self.n_pseudo_, self.rounds_ = len(keep), r + 1
         log.debug("pseudo-labelled %d pool items", self.n_pseudo_)
         return self
@@ -135,13 +136,15 @@ class PseudoLabelClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(1)]
 
 
-def _fit_weighted(model, X, y, w):
-    """Fit with per-row weights where the final estimator takes them, else unweighted."""
+def _fit_weighted(model, X, y, w, labelled):
+    """Fit with per-row weights where the final estimator takes them, else unweighted; a
+    featuriser that adds augmented views adds them for the ``labelled`` rows only."""
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    params = {"augment_rows": labelled} if has_fit_parameter(model, "augment_rows") else {}
     if has_fit_parameter(final, "sample_weight"):
         key = f"{model.steps[-1][0]}__sample_weight" if isinstance(model, Pipeline) else "sample_weight"
-        return model.fit(X, y, **{key: w})
-    return model.fit(X, y)
+        params[key] = w
+    return model.fit(X, y, **params)
 
 
 def _build(params: dict[str, Any], ctx: BuildContext) -> PseudoLabelClassifier:
