@@ -7,6 +7,7 @@ from typing import Any
 import optuna
 
 from automl.components.base import FEATURES, LEARNERS, SEMI
+from automl.components.pretrain.base import NONE
 from automl.data.profile import DataProfile
 from automl.space.domains import (
     CategoricalDomain,
@@ -18,7 +19,7 @@ from automl.space.domains import (
     clip_to,
 )
 from automl.space.preset import SearchSpace
-from automl.space.spec import ComponentSpec, PipelineSpec
+from automl.space.spec import SSL_METHOD, ComponentSpec, PipelineSpec
 
 
 def optuna_name(component: str, param: str) -> str:
@@ -27,20 +28,24 @@ def optuna_name(component: str, param: str) -> str:
     return f"{component}.{param}"
 
 
-def suggest_pipeline(trial: optuna.Trial, space: SearchSpace) -> PipelineSpec:
+def suggest_pipeline(trial: optuna.Trial, space: SearchSpace, pool: bool = True) -> PipelineSpec:
+    """The trial's pipeline. With ``pool`` False it is drawn from the part of the space that
+    does not read the unlabelled pool: the pool's parameters (the semi-supervised method, each
+    component's SSL method) are then not sampled at all, rather than sampled and overridden, so
+    the sampler never sees a value that was not used."""
     learner = _choose(trial, "learner", list(space.learners))
     features = None
     if LEARNERS.get(learner).consumes == "features":
         fname = _choose(trial, "features", list(space.features))
-        features = ComponentSpec(fname, _suggest_params(trial, fname, space.features[fname]))
+        features = ComponentSpec(fname, _suggest_params(trial, fname, space.features[fname], pool))
     semi = None
-    if space.semi:
+    if space.semi and pool:
         # "none" is always a choice: whether the pool helps is decided by CV like the rest.
         method = trial.suggest_categorical("semi", ["none", *space.semi])
         if method != "none":
             semi = ComponentSpec(method, _suggest_params(trial, method, space.semi[method]))
     return PipelineSpec(
-        ComponentSpec(learner, _suggest_params(trial, learner, space.learners[learner])), features, semi
+        ComponentSpec(learner, _suggest_params(trial, learner, space.learners[learner], pool)), features, semi
     )
 
 
@@ -48,7 +53,9 @@ def _choose(trial: optuna.Trial, name: str, choices: list[str]) -> str:
     return choices[0] if len(choices) == 1 else trial.suggest_categorical(name, choices)
 
 
-def _suggest_params(trial: optuna.Trial, component: str, domains: dict[str, Domain]) -> dict[str, Any]:
+def _suggest_params(
+    trial: optuna.Trial, component: str, domains: dict[str, Domain], pool: bool = True
+) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
     for param, domain in domains.items():
         if isinstance(domain, Conditional):
@@ -56,7 +63,14 @@ def _suggest_params(trial: optuna.Trial, component: str, domains: dict[str, Doma
                 continue
             domain = domain.inner
         name = optuna_name(component, param)
-        if isinstance(domain, Fixed):
+        if (
+            not pool
+            and param == SSL_METHOD
+            and isinstance(domain, CategoricalDomain)
+            and NONE in domain.choices
+        ):
+            chosen[param] = NONE  # stock weights: not sampled (see suggest_pipeline)
+        elif isinstance(domain, Fixed):
             chosen[param] = domain.value
         elif isinstance(domain, FloatDomain):
             chosen[param] = trial.suggest_float(name, domain.low, domain.high, log=domain.log)

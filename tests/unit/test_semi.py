@@ -157,3 +157,64 @@ def test_augmented_views_are_made_for_labelled_rows_only():
         return model.fit(X, y, learner__sample_weight=w)
 
     assert fit(leaky) & pool_rows
+
+
+def test_pool_trials_hold_at_most_their_share_of_trial_time():
+    """Past POOL_SHARE of the study's trial time in pool trials, a trial is drawn from the
+    labelled-only space (the pool's parameters not sampled); below it, from the whole space."""
+    import datetime
+
+    from automl.components.pretrain.base import NONE
+    from automl.search.objective import POOL_SHARE, _pool_share_spent
+    from automl.space.domains import CategoricalDomain, Conditional, IntDomain
+    from automl.space.sample import _suggest_params
+
+    X, y, pool = make_data()
+    space = load_space(None, profile_dataset(Dataset(Modality.TABULAR, X, y, "t", unlabelled=pool)))
+    t0 = datetime.datetime(2026, 1, 1)
+
+    def study_with(pool_seconds: float, labelled_seconds: float) -> optuna.Study:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for seconds, spec in (
+            (pool_seconds, semi_spec()),
+            (labelled_seconds, PipelineSpec(ComponentSpec("logreg", {}))),
+        ):
+            study.add_trial(
+                optuna.trial.FrozenTrial(
+                    number=0,
+                    trial_id=0,
+                    state=optuna.trial.TrialState.COMPLETE,
+                    value=0.5,
+                    datetime_start=t0,
+                    datetime_complete=t0 + datetime.timedelta(seconds=seconds),
+                    params={},
+                    distributions={},
+                    user_attrs={"spec": spec.to_dict()},
+                    system_attrs={},
+                    intermediate_values={},
+                )
+            )
+        return study
+
+    under = study_with(POOL_SHARE * 100 - 1, 100 - (POOL_SHARE * 100 - 1))
+    over = study_with(POOL_SHARE * 100 + 1, 100 - (POOL_SHARE * 100 + 1))
+    assert not _pool_share_spent(under.ask())
+    assert _pool_share_spent(over.ask())
+    over.enqueue_trial({"semi": "pseudo_label"})
+    assert not _pool_share_spent(over.ask())  # a start point runs as given
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    free = [suggest_pipeline(study.ask(), space) for _ in range(30)]
+    held = [(t := study.ask(), suggest_pipeline(t, space, pool=False)) for _ in range(30)]
+    assert any(s.uses_pool() for s in free)  # the unrestricted draw does use the pool
+    assert not any(s.uses_pool() for _, s in held)
+    assert not any("semi" in t.params for t, _ in held)  # not sampled, so not learned from
+    ssl = {
+        "ssl.method": CategoricalDomain((NONE, "simclr")),
+        "ssl.epochs": Conditional(IntDomain(1, 5), "ssl.method", ("simclr",)),
+    }
+    trials = [study.ask() for _ in range(20)]
+    assert {_suggest_params(t, "image", ssl)["ssl.method"] for t in trials} == {NONE, "simclr"}
+    trials = [study.ask() for _ in range(20)]
+    assert all(_suggest_params(t, "image", ssl, pool=False) == {"ssl.method": NONE} for t in trials)
+    assert not any(t.params for t in trials)
