@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,11 +55,20 @@ class Objective:
     metric: MetricInfo
     ctx: BuildContext
     deadline: Deadline
+    _pool_paused: bool = field(default=False, init=False)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        pool = self.ctx.runtime.unlabelled is not None and not _pool_share_spent(trial)
+        has_pool = self.ctx.runtime.unlabelled is not None
+        pool = has_pool and not _pool_share_spent(trial)
+        if has_pool and not pool and not self._pool_paused:
+            self._pool_paused = True  # said once: the two then take turns
+            log.info(
+                "Trials reading the unlabelled pool have taken more than %.0f%% of the trial time; "
+                "until the others catch up, trials are drawn without it.",
+                100 * POOL_SHARE,
+            )
         spec = suggest_pipeline(trial, self.space, pool=pool)
-        if not pool and self.ctx.runtime.unlabelled is not None:
+        if not pool and has_pool:
             trial.set_user_attr("pool_paused", True)
         trial.set_user_attr("spec", spec.to_dict())
         folds = self.folds
