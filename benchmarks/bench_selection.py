@@ -7,6 +7,9 @@ must beat the best simple choice before it replaces it (0 ships whichever option
 highest; above 1 never ships a complex option). No test split is read.
 
     python benchmarks/bench_selection.py DIR [--splits 30] [--gates 0 0.5 0.7 0.8 0.9 1.01]
+
+With ``--objectives metric log_loss`` each gate is also run with the greedy ensemble climbing
+each objective (``selection.ENSEMBLE_OBJECTIVE``); columns are then ``objective@gate``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from common import study_of
 
 from automl.data.load import load_dataset
 from automl.pipeline.metrics import METRICS, score_many
+from automl.search import selection
 from automl.search.orchestrator import encode_labels
 from automl.search.selection import (
     RULES,
@@ -41,7 +45,8 @@ INNER_BOOT = 50  # bootstrap resamples inside each split (the product uses 100)
 
 
 def evaluate(run: Path, gates: list[float], splits: int) -> dict[float, list[float]] | None:
-    """Outer-row scores of each gate's choice, one per split."""
+    """Outer-row scores of each gate's choice, one per split (with the ensemble objective
+    ``selection.ENSEMBLE_OBJECTIVE`` as set)."""
     study = study_of(run / "runs" / "optuna.db")
     problem = stored_problem(study)
     assert problem is not None
@@ -74,31 +79,44 @@ def main() -> None:
     parser.add_argument("runs", type=Path, help="a bench_estimates.py --keep folder")
     parser.add_argument("--splits", type=int, default=30)
     parser.add_argument("--gates", type=float, nargs="+", default=[0.0, 0.5, 0.7, 0.8, 0.9, 1.01])
+    parser.add_argument("--objectives", nargs="+", choices=["metric", "log_loss"])
     args = parser.parse_args()
+    objectives = args.objectives or [selection.ENSEMBLE_OBJECTIVE]
+    columns = [f"{o}@{g:g}" if args.objectives else f"gate {g:g}" for o in objectives for g in args.gates]
     rows = []
     for run in sorted(p for p in args.runs.iterdir() if (p / "runs" / "optuna.db").is_file()):
-        scores = evaluate(run, args.gates, args.splits)
-        if scores is None:
+        means: dict[str, float] = {}
+        for objective in objectives:
+            selection.ENSEMBLE_OBJECTIVE = objective
+            scores = evaluate(run, args.gates, args.splits)
+            if scores is None:
+                break
+            for g, v in scores.items():
+                means[f"{objective}@{g:g}" if args.objectives else f"gate {g:g}"] = float(np.mean(v))
+        if not means:
             continue
-        means = {g: float(np.mean(v)) for g, v in scores.items()}
         rows.append((run.name, means))
-        print(run.name, " ".join(f"{g:g}:{m:.4f}" for g, m in means.items()), flush=True)
-    print(f"\nheld-out score of each gate's choice (mean over {args.splits} splits per search)")
-    print(f"{'search':28}" + "".join(f"{'gate ' + format(g, 'g'):>11}" for g in args.gates))
+        print(run.name, " ".join(f"{c}:{m:.4f}" for c, m in means.items()), flush=True)
+    print(f"\nheld-out score of each policy's choice (mean over {args.splits} splits per search)")
+    print(f"{'search':28}" + "".join(f"{c:>16}" for c in columns))
     for name, means in rows:
-        print(f"{name:28}" + "".join(f"{means[g]:11.4f}" for g in args.gates))
-    table = np.array([[m[g] for g in args.gates] for _, m in rows])
-    print(f"{'mean':28}" + "".join(f"{v:11.4f}" for v in table.mean(0)))
+        print(f"{name:28}" + "".join(f"{means[c]:16.4f}" for c in columns))
+    table = np.array([[m[c] for c in columns] for _, m in rows])
+    print(f"{'mean':28}" + "".join(f"{v:16.4f}" for v in table.mean(0)))
     base = table[:, 0:1]
     diff = table - base
-    print(f"{'vs gate 0: mean':28}" + "".join(f"{m:+11.4f}" for m in diff.mean(0)))
-    print(f"{'vs gate 0: sd over searches':28}" + "".join(f"{s:11.4f}" for s in diff.std(0)))
-    print(f"{'searches better than gate 0':28}" + "".join(f"{(c > 1e-9).sum():11d}" for c in diff.T))
-    print(f"{'searches worse than gate 0':28}" + "".join(f"{(c < -1e-9).sum():11d}" for c in diff.T))
+    first = columns[0]
+    print(f"{'vs ' + first + ': mean':28}" + "".join(f"{m:+16.4f}" for m in diff.mean(0)))
+    print(f"{'  sd over searches':28}" + "".join(f"{s:16.4f}" for s in diff.std(0)))
+    print(f"{'  searches better':28}" + "".join(f"{(c > 1e-9).sum():16d}" for c in diff.T))
+    print(f"{'  searches worse':28}" + "".join(f"{(c < -1e-9).sum():16d}" for c in diff.T))
     for kind in ("pool", "labelled"):
-        sub = np.array([[m[g] for g in args.gates] for n, m in rows if f"-{kind}-" in n])
+        sub = np.array([[m[c] for c in columns] for n, m in rows if f"-{kind}-" in n])
         if len(sub):
-            print(f"{'mean, ' + kind:28}" + "".join(f"{v:11.4f}" for v in sub.mean(0)))
+            print(f"{'mean, ' + kind:28}" + "".join(f"{v:16.4f}" for v in sub.mean(0)))
+    for data in sorted({n.rsplit("-", 2)[0] for n, _ in rows}):
+        sub = np.array([[m[c] for c in columns] for n, m in rows if n.rsplit("-", 2)[0] == data])
+        print(f"{'mean, ' + data:28}" + "".join(f"{v:16.4f}" for v in sub.mean(0)))
 
 
 if __name__ == "__main__":
