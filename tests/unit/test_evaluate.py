@@ -239,3 +239,15 @@ def test_an_expensive_trial_gets_a_share_of_the_budget(problem, tmp_path, cost):
         assert LIMITS[0] <= cap / n_folds + 0.5 and max(LIMITS) <= cap + 0.5
     else:
         assert LIMITS[0] > 2 * cap / n_folds
+
+
+def test_xgboost_stopped_by_its_time_limit_in_the_first_round_still_fits(iris_frame):
+    """A time limit that stops the early-stopping pass at its first round (before early
+    stopping records a best round) leaves a model of the rounds done, not an AttributeError."""
+    from automl.components.runtime import Runtime
+
+    X = iris_frame.drop(columns="target").to_numpy()
+    y = iris_frame["target"].to_numpy()
+    model = XGBoostClassifier(n_estimators=200).set_runtime(Runtime(time_limit=1e-9)).fit(X, y)
+    assert model.best_n_estimators_ >= 1
+    assert model.predict_proba(X).shape == (150, 3)

@@ -316,7 +316,12 @@ class XGBoostClassifier(UsesRuntime, ClassifierMixin, BaseEstimator):
                 self.n_estimators, self.early_stopping_rounds, TimeLimit(None if limit is None else limit / 2)
             )
             probe.fit(X[tr], y_enc[tr], eval_set=[(X[va], y_enc[va])], verbose=False)
-            self.best_n_estimators_ = int(probe.best_iteration) + 1
+            try:
+                self.best_n_estimators_ = int(probe.best_iteration) + 1
+            except AttributeError:
+                # The time limit stopped the pass before early stopping recorded a best round
+                # (XGBoost runs the callbacks in turn and stops at the first that says stop).
+                self.best_n_estimators_ = max(1, probe.get_booster().num_boosted_rounds())
         else:
             self.best_n_estimators_ = min(self.n_estimators, 100)
         self.model_ = self._model(self.best_n_estimators_, None, TimeLimit(limit))
