@@ -22,12 +22,12 @@ from common import study_of
 
 from automl.components.base import BuildContext
 from automl.components.runtime import Runtime, pick_device
-from automl.data.load import load_dataset
 from automl.pipeline.metrics import METRICS
 from automl.search.evaluate import cross_validate
 from automl.search.orchestrator import encode_labels
 from automl.search.selection import candidates, select, shortlist
 from automl.search.study import SETTINGS_KEY, stored_problem
+from automl.search.worker import study_dataset
 from automl.space.spec import PipelineSpec
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,12 +39,7 @@ def rescore(runs: Path) -> None:
     assert problem is not None
     settings = study.user_attrs[SETTINGS_KEY]
     metric = METRICS.get(problem.metric)
-    ds = load_dataset(
-        problem.data,
-        label=settings["label"],
-        text_column=settings["text_column"],
-        unlabelled=Path(settings["unlabelled"]) if settings["unlabelled"] else None,
-    )
+    ds = study_dataset(settings, Path(problem.data))
     _, y = encode_labels(ds.y)
     runtime = Runtime(
         device=pick_device(),

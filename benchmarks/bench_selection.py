@@ -82,7 +82,11 @@ def main() -> None:
     parser.add_argument("--objectives", nargs="+", choices=["metric", "log_loss"])
     args = parser.parse_args()
     objectives = args.objectives or [selection.ENSEMBLE_OBJECTIVE]
-    columns = [f"{o}@{g:g}" if args.objectives else f"gate {g:g}" for o in objectives for g in args.gates]
+
+    def column(objective: str, gate: float) -> str:
+        return f"{objective}@{gate:g}" if args.objectives else f"gate {gate:g}"
+
+    columns = [column(o, g) for o in objectives for g in args.gates]
     rows = []
     for run in sorted(p for p in args.runs.iterdir() if (p / "runs" / "optuna.db").is_file()):
         means: dict[str, float] = {}
@@ -92,7 +96,7 @@ def main() -> None:
             if scores is None:
                 break
             for g, v in scores.items():
-                means[f"{objective}@{g:g}" if args.objectives else f"gate {g:g}"] = float(np.mean(v))
+                means[column(objective, g)] = float(np.mean(v))
         if not means:
             continue
         rows.append((run.name, means))

@@ -45,7 +45,7 @@ class FeaturePipeline(Pipeline):
         rows = np.arange(len(y)) if augment_rows is None else np.flatnonzero(augment_rows)
         views = []
         if hasattr(features, "augmented_views") and len(rows):
-            views = features.augmented_views(take(X, rows))
+            views = features.augmented_views(X if augment_rows is None else take(X, rows))
         fit_params = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith(f"{name}__")}
         if views:
             F = np.vstack([F, *views])

@@ -68,8 +68,6 @@ class Objective:
                 100 * POOL_SHARE,
             )
         spec = suggest_pipeline(trial, self.space, pool=pool)
-        if not pool and has_pool:
-            trial.set_user_attr("pool_paused", True)
         trial.set_user_attr("spec", spec.to_dict())
         folds = self.folds
         expensive = LEARNERS.get(spec.learner.name).cost >= EXPENSIVE_COST

@@ -19,6 +19,7 @@ import optuna
 from automl.components.base import BuildContext
 from automl.components.runtime import Runtime, limit_threads, pick_device
 from automl.config import Budget, redact_url
+from automl.data.dataset import Dataset
 from automl.data.load import load_dataset
 from automl.exceptions import ConfigError
 from automl.logger import log
@@ -106,12 +107,7 @@ def _work(
             f"The study's data {problem.data} is not on this machine. Mount it at the "
             "same path, or pass its local copy with --data."
         )
-    ds = load_dataset(
-        data_path,
-        label=settings["label"],
-        text_column=settings["text_column"],
-        unlabelled=Path(settings["unlabelled"]) if settings["unlabelled"] else None,
-    )
+    ds = study_dataset(settings, data_path)
     check_same_problem(problem, ds.fingerprint(), problem.metric, study_name)
     y = _encode(ds.y, problem.classes)
 
@@ -169,6 +165,16 @@ def _work(
     )
     log.info("Worker %s stopped (%s) after %d trial(s).", worker_id(), stopped, count["n"])
     return WorkerResult(study_name, worker_id(), count["n"], stopped, deadline.elapsed())
+
+
+def study_dataset(settings: dict, data: Path) -> Dataset:
+    """The data at ``data`` read the way the study's search read it (label, text column, pool)."""
+    return load_dataset(
+        data,
+        label=settings["label"],
+        text_column=settings["text_column"],
+        unlabelled=Path(settings["unlabelled"]) if settings["unlabelled"] else None,
+    )
 
 
 def _encode(y, classes: list) -> np.ndarray:
