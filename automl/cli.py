@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--strategy",
-        help="balanced_margin (default), margin, entropy, kcenter, margin_kcenter, badge, random",
+        help="balanced_margin (default), margin, entropy, kcenter, margin_kcenter, badge, typiclust, random",
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")

@@ -2,7 +2,10 @@
 
 With 8-20 labels per class, pure uncertainty picks near-copies of one confusing item and pure
 diversity picks outliers; "margin_kcenter" and "badge" (Ash et al., ICLR 2020) take items that
-are both uncertain and spread out. Whatever the strategy, an item already labelled (same key, or
+are both uncertain and spread out; "typiclust" (Hacohen et al., ICML 2022) ignores the model's
+uncertainty and takes the most typical item of each dense group of the pool that holds no label
+yet, which is what pays when labels are this few (uncertainty needs a model worth trusting).
+Whatever the strategy, an item already labelled (same key, or
 an embedding within cosine 0.98 of a labelled one) is never suggested, and no two suggestions
 are near-duplicates of each other: one label per look-alike group is all it is worth.
 """
@@ -10,16 +13,22 @@ are near-duplicates of each other: one label per look-alike group is all it is w
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.neighbors import NearestNeighbors
 
 from automl.exceptions import DataError
 from automl.logger import log
 from automl.registry import Registry
 
 SIMILAR = 0.98  # cosine at/above which two items count as one (re-encodes, crops, retweets)
+TYPICAL_NEIGHBOURS = 20  # typiclust: density from the 20 nearest neighbours, as in the paper
+MAX_CLUSTERS = 500  # typiclust: k-means cost grows with k; the paper caps it at 500 too
 SHORTLIST = 5  # margin_kcenter: the 5n most uncertain, then n spread-out picks among them
 CHUNK = 4096  # pool rows per block when comparing with the labelled set (4096 x n_labelled)
 
@@ -40,7 +49,7 @@ class _Pool:
     def __init__(
         self, proba: np.ndarray, emb: np.ndarray, labelled: np.ndarray, counts: np.ndarray | None
     ) -> None:
-        self.proba, self.emb, self.counts = proba, emb, counts
+        self.proba, self.emb, self.counts, self.labelled = proba, emb, counts, labelled
         self.unit = _unit(emb)
         top2 = np.sort(proba, axis=1)[:, -2:]
         self.margin = top2[:, 1] - top2[:, 0]
@@ -52,6 +61,7 @@ class _Pool:
         )  # distance to the nearest labelled item
         self.free = np.ones(len(emb), dtype=bool)
         self.picks: list[tuple[int, float]] = []
+        self.notes: dict[int, str] = {}  # a strategy's own reason for a pick, by pool position
 
     def take(self, i: int, score: float) -> None:
         self.picks.append((i, float(score)))
@@ -166,6 +176,52 @@ def _balanced_margin(pool: _Pool, n: int, rng: np.random.Generator) -> None:
         have[k] += 1
 
 
+def _typiclust(pool: _Pool, n: int, rng: np.random.Generator) -> None:
+    """TypiClust: k-means on the labelled items and the pool together into (labelled + n)
+    groups; each pick is the most typical free item (highest inverse mean distance to its
+    nearest neighbours within its group) of the group with the fewest labels, the largest
+    first. Few labels are worth most on items that stand for many others, not on outliers or
+    on the borderline cases a weak model is unsure about."""
+    lab, emb = _unit(pool.labelled), pool.unit
+    every = np.vstack([lab, emb]) if len(lab) else emb
+    k = int(min(len(lab) + n, MAX_CLUSTERS, len(every)))
+    if k < 1 or not len(emb):
+        return
+    seed = int(rng.integers(2**31 - 1))
+    # Mini-batch k-means past 10k rows: the same groups to within a few items, in seconds
+    means = KMeans(k, n_init=1, random_state=seed) if len(every) <= 10_000 else MiniBatchKMeans(
+        k, n_init=3, random_state=seed, batch_size=4096
+    )
+    with warnings.catch_warnings():  # fewer distinct items than groups: empty groups are fine
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        groups = means.fit_predict(every)
+    labels = np.bincount(groups[: len(lab)], minlength=k).astype(float)
+    group = groups[len(lab) :]
+    size = np.bincount(group, minlength=k)
+    typical = np.zeros(len(emb))
+    for g in np.flatnonzero(size):
+        members = np.flatnonzero(group == g)
+        if len(members) == 1:
+            continue  # typicality 0: a group of one is an outlier, picked last in its group
+        near = min(TYPICAL_NEIGHBOURS, len(members) - 1)
+        dist, _ = NearestNeighbors(n_neighbors=near + 1).fit(emb[members]).kneighbors(emb[members])
+        typical[members] = 1.0 / (dist[:, 1:].mean(axis=1) + 1e-12)
+    while len(pool.picks) < n:
+        open_ = np.unique(group[pool.free])
+        if not open_.size:
+            return
+        # fewest labels first, then the largest group
+        g = int(open_[np.lexsort((-size[open_], labels[open_]))[0]])
+        members = np.flatnonzero((group == g) & pool.free)
+        i = int(members[np.argmax(typical[members])])
+        pool.notes[i] = (
+            f"typical of a group of {size[g]} similar pool items "
+            + (f"with {int(labels[g])} label(s) so far" if labels[g] else "with no label yet")
+        )
+        pool.take(i, typical[i])
+        labels[g] += 1
+
+
 STRATEGIES: Registry[StrategyInfo] = Registry("labelling strategy")
 for _info in (
     StrategyInfo("margin", "smallest top-2 margin", _margin, uncertainty=True),
@@ -183,6 +239,9 @@ for _info in (
     ),
     StrategyInfo(
         "badge", "k-means++ on gradient embeddings (BADGE)", _badge, uncertainty=True, diversity=True
+    ),
+    StrategyInfo(
+        "typiclust", "the most typical item of each unlabelled dense group (TypiClust)", _typiclust
     ),
     StrategyInfo(
         "balanced_margin",
@@ -240,7 +299,7 @@ def rank_pool(
     for i, score in pool.picks:
         p = pool.proba[i]
         first, second = np.argsort(-p, kind="stable")[:2]
-        why = []
+        why = [pool.notes[i]] if i in pool.notes else []
         if info.uncertainty:
             why.append(
                 f"uncertain: margin {pool.margin[i]:.2f} between '{names[first]}' and '{names[second]}'"

@@ -438,3 +438,39 @@ def test_the_pools_class_mix_is_estimated_through_the_models_confusion():
     assert oof_confusion(y, proba).sum() == len(y) - 5
     with pytest.raises(DataError, match="no out-of-fold prediction"):
         estimate_class_mix(np.array([[3, 0], [0, 0]]), np.array([0, 1]))
+
+
+def _blobs_with_outliers(seed: int = 0):
+    """Five tight groups in five directions, 60 items each, and 20 scattered outliers."""
+    rng = np.random.default_rng(seed)
+    d = 16
+    centres = np.eye(d)[:5] * 10
+    X = np.vstack([c + rng.normal(0, 1.0, (60, d)) for c in centres] + [rng.normal(0, 6.0, (20, d))])
+    y = np.repeat(np.arange(6), [60] * 5 + [20])
+    return rng.dirichlet(np.ones(3), size=len(X)), X, y
+
+
+def test_typiclust_takes_one_typical_item_of_each_unlabelled_group():
+    proba, X, y = _blobs_with_outliers()
+    picks = rank_pool(proba, X, X[:0], 5, strategy="typiclust", seed=0)
+    assert sorted(int(y[s.index]) for s in picks) == [0, 1, 2, 3, 4]  # no outlier, no group twice
+    for s in picks:  # and near its group's centre: closer than the group's median item
+        group = X[y == y[s.index]]
+        dist = np.linalg.norm(group - group.mean(axis=0), axis=1)
+        assert np.linalg.norm(X[s.index] - group.mean(axis=0)) <= np.median(dist)
+    assert "typical of a group of" in picks[0].why and "no label yet" in picks[0].why
+    labelled = X[y == 0][:2] + 0.01  # group 0 has labels: the picks go to the other four
+    picks = rank_pool(proba, X, labelled, 4, strategy="typiclust", seed=0)
+    assert sorted(int(y[s.index]) for s in picks) == [1, 2, 3, 4]
+    # The check can fail: the most uncertain items of this pool are spread over the outliers
+    # and the groups at random, with groups picked twice.
+    margin = rank_pool(proba, X, X[:0], 5, strategy="margin")
+    assert sorted(int(y[s.index]) for s in margin) != [0, 1, 2, 3, 4]
+
+
+def test_suggest_help_names_every_strategy():
+    from automl.cli import build_parser
+
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.choices)
+    text = sub.choices["suggest"].format_help()
+    assert all(name in text for name in STRATEGIES.names())
