@@ -12,8 +12,8 @@ are near-duplicates of each other: one label per look-alike group is all it is w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
 import warnings
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,8 +189,10 @@ def _typiclust(pool: _Pool, n: int, rng: np.random.Generator) -> None:
         return
     seed = int(rng.integers(2**31 - 1))
     # Mini-batch k-means past 10k rows: the same groups to within a few items, in seconds
-    means = KMeans(k, n_init=1, random_state=seed) if len(every) <= 10_000 else MiniBatchKMeans(
-        k, n_init=3, random_state=seed, batch_size=4096
+    means = (
+        KMeans(k, n_init=1, random_state=seed)
+        if len(every) <= 10_000
+        else MiniBatchKMeans(k, n_init=3, random_state=seed, batch_size=4096)
     )
     with warnings.catch_warnings():  # fewer distinct items than groups: empty groups are fine
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -214,9 +216,8 @@ def _typiclust(pool: _Pool, n: int, rng: np.random.Generator) -> None:
         g = int(open_[np.lexsort((-size[open_], labels[open_]))[0]])
         members = np.flatnonzero((group == g) & pool.free)
         i = int(members[np.argmax(typical[members])])
-        pool.notes[i] = (
-            f"typical of a group of {size[g]} similar pool items "
-            + (f"with {int(labels[g])} label(s) so far" if labels[g] else "with no label yet")
+        pool.notes[i] = f"typical of a group of {size[g]} similar pool items " + (
+            f"with {int(labels[g])} label(s) so far" if labels[g] else "with no label yet"
         )
         pool.take(i, typical[i])
         labels[g] += 1
@@ -240,9 +241,7 @@ for _info in (
     StrategyInfo(
         "badge", "k-means++ on gradient embeddings (BADGE)", _badge, uncertainty=True, diversity=True
     ),
-    StrategyInfo(
-        "typiclust", "the most typical item of each unlabelled dense group (TypiClust)", _typiclust
-    ),
+    StrategyInfo("typiclust", "the most typical item of each unlabelled dense group (TypiClust)", _typiclust),
     StrategyInfo(
         "balanced_margin",
         "margin, fewest-labelled predicted classes first",
