@@ -101,7 +101,9 @@ def from_runs(folder: Path) -> list[dict]:
     rows = []
     for run_dir in sorted(p for p in folder.iterdir() if (p / "runs" / "optuna.db").is_file()):
         name, kind, seed = run_dir.name.rsplit("-", 2)
-        summary_path = next((run_dir / "runs").glob("*/summary.json"))
+        summary_path = next((run_dir / "runs").glob("*/summary.json"), None)
+        if summary_path is None:  # still running, or stopped before its summary
+            continue
         wall = json.loads(summary_path.read_text())["time"]["wall"]
         row = measure(name, kind == "pool", run_dir / "runs", summary_path.stat().st_mtime - wall, wall)
         rows.append({**row, "seed": int(seed)})

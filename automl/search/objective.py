@@ -100,9 +100,17 @@ class Objective:
                     f"trial's {incumbent[0]:.4f}; the remaining folds would cost minutes"
                 )
 
+        # The search's end is this trial's hard end: whatever step overruns is stopped. A cheap
+        # learner has no time limit of its own to stop at gracefully, and one can still run
+        # away (elastic-net saga on ill-scaled features with pseudo-labelled pool rows took 202
+        # s of a 255 s fsdd-few search): once some trial has finished, so the search has an
+        # answer, it is stopped at the expensive learners' share of the budget.
+        hard_left = self.deadline.search_left()
+        capped = not expensive and _incumbent(trial.study, self.metric) is not None
+        if capped:
+            hard_left = min(hard_left, EXPENSIVE_TRIAL_SHARE * self.deadline.seconds)
         try:
-            # The search's end is this trial's hard end: whatever step overruns is stopped.
-            with hard_deadline(self.deadline.search_left() + HARD_STOP_GRACE):
+            with hard_deadline(hard_left + HARD_STOP_GRACE):
                 result = cross_validate(
                     spec,
                     self.X,
@@ -113,7 +121,17 @@ class Objective:
                     time_left=time_left,
                     on_fold=on_fold,
                 )
-        except (BudgetExhausted, DeadlineReached) as e:
+        except DeadlineReached as e:
+            if capped and self.deadline.search_left() > HARD_STOP_GRACE:
+                reason = (
+                    f"one trial's share of the budget spent ({EXPENSIVE_TRIAL_SHARE:.0%}, "
+                    f"{EXPENSIVE_TRIAL_SHARE * self.deadline.seconds:.0f}s)"
+                )
+            else:
+                reason = f"budget spent: {e}"
+            trial.set_user_attr("stopped", reason)
+            raise optuna.TrialPruned(reason) from None
+        except BudgetExhausted as e:
             trial.set_user_attr("stopped", f"budget spent: {e}")
             raise optuna.TrialPruned(f"budget spent: {e}") from None
         except Unaffordable as e:

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -251,3 +253,60 @@ def test_xgboost_stopped_by_its_time_limit_in_the_first_round_still_fits(iris_fr
     model = XGBoostClassifier(n_estimators=200).set_runtime(Runtime(time_limit=1e-9)).fit(X, y)
     assert model.best_n_estimators_ >= 1
     assert model.predict_proba(X).shape == (150, 3)
+
+
+class Stuck(ClassifierMixin, BaseEstimator):
+    """A cheap learner that ignores every time limit (a runaway solver)."""
+
+    def fit(self, X, y):
+        time.sleep(3600)
+        return self
+
+
+@pytest.mark.parametrize("incumbent", [True, False])
+def test_a_runaway_cheap_trial_is_stopped_at_one_trials_share_once_some_trial_finished(
+    problem, tmp_path, incumbent
+):
+    """With a finished trial in the study, a cheap trial is stopped at EXPENSIVE_TRIAL_SHARE of
+    the budget and says so; with none, it may run to the search's end (the search needs an
+    answer), which is the variant the cap must differ from."""
+    import optuna
+
+    from automl.components.base import EXPENSIVE_TRIAL_SHARE, LEARNERS, ComponentInfo, register
+    from automl.search.budget import Deadline
+    from automl.search.objective import Objective
+    from automl.space.preset import load_space
+
+    X, y, plan, ctx = problem
+    register(
+        ComponentInfo(
+            "stuck",
+            "learner",
+            "never finishes",
+            frozenset(Modality),
+            lambda p: {},
+            lambda params, ctx: Stuck(),
+            lambda p: {},
+        )
+    )
+    try:
+        space_file = tmp_path / "space.yaml"
+        space_file.write_text("# purpose: test  # cost: ms\nlearners: {stuck: {}}\nfeatures: {tabular: {}}\n")
+        space = load_space(space_file, ctx.profile)
+        budget = 12.0  # the cap: 3 s; the search's trial time: 12 s less a 3 s reserve
+        objective = Objective(space, X, y, plan, METRICS.get("accuracy"), ctx, Deadline(budget, reserve=3.0))
+        study = optuna.create_study(direction="maximize")
+        if incumbent:
+            study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"fold_scores": [0.5]}))
+        t0 = time.monotonic()
+        study.optimize(objective, n_trials=1)
+        took = time.monotonic() - t0
+    finally:
+        LEARNERS.unregister("stuck")
+    stopped = study.trials[-1]
+    assert stopped.state == optuna.trial.TrialState.PRUNED
+    cap = EXPENSIVE_TRIAL_SHARE * budget
+    if incumbent:
+        assert took < cap + 2.5 and "share of the budget" in stopped.user_attrs["stopped"]
+    else:
+        assert took > budget - 3.0 and "budget spent" in stopped.user_attrs["stopped"]
