@@ -44,6 +44,14 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+    # Libraries' Python warnings (a solver's ConvergenceWarning on one fold, a deprecation) are
+    # details of a trial, not the user's news: shown with -v, otherwise dropped. What the user
+    # must know is said through the automl logger.
+    logging.captureWarnings(True)
+    py_warnings = logging.getLogger("py.warnings")
+    py_warnings.handlers[:] = [handler]
+    py_warnings.propagate = False
+    py_warnings.setLevel(logging.WARNING if verbose else logging.CRITICAL)
     # MLflow configures its own loggers when first imported; its INFO lines (database
     # migrations, uvicorn start-up) are not this tool's news.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
