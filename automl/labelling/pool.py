@@ -22,10 +22,10 @@ from automl.predict import Predictor
 
 # Chosen on train splits only, by benchmarks/bench_suggest_strategies.py (a proxy probe on
 # frozen embeddings; 60 seed/pool/evaluation splits of each of cifar10-few, sst2-few, trec-few
-# and fsdd-few's train): the best mean rank over the four (3.2; kcenter and random 3.5,
-# margin_kcenter 4.5). No strategy's gain over random exceeded two standard errors on any of
-# them, so this is a weak preference; the test-split benchmark (bench_label_efficiency.py)
-# only reports it afterwards.
+# and fsdd-few's train): the best mean rank over the four (3.8 of 8; kcenter and random 4.0,
+# typiclust 4.5). No strategy's gain over random exceeded two standard errors on any of them,
+# so this is a weak preference; the test-split benchmark (bench_label_efficiency.py) only
+# reports it afterwards.
 DEFAULT_STRATEGY = "balanced_margin"
 SVD_DIMS = 128  # sparse features (TF-IDF) are projected to this many dimensions for distances
 
