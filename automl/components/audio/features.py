@@ -63,30 +63,6 @@ class MfccStats(ClipFeaturizer):
             "clip_seconds": round(self.clip_seconds, 3),
         }
 
-    # Standardised per feature on the training items. The statistics span scales from
-    # hundreds (MFCC c0, log-mel means in dB) to hundredths (delta means): an L2-penalised
-    # linear learner then penalises them unequally and lbfgs crawls. On fsdd-few's train
-    # (5-fold x 3 CV, probe on 20 MFCCs) the probe took 177 s unscaled and 12 s standardised,
-    # at CV accuracy 0.754 vs 0.742 (0.4 s clips) and 0.713 vs 0.713 (0.78 s), within the
-    # folds' spread. Trees are unaffected (a monotone map per feature).
-    def fit(self, X, y=None):
-        plain = super().transform(X)
-        self.mean_ = plain.mean(axis=0)
-        scale = plain.std(axis=0)
-        self.scale_ = np.where(scale > 1e-6, scale, 1.0)
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        return self._standard(super().transform(X))
-
-    def augmented_views(self, X) -> list[np.ndarray]:
-        return [self._standard(v) for v in super().augmented_views(X)]
-
-    def _standard(self, F: np.ndarray) -> np.ndarray:
-        if getattr(self, "mean_", None) is None:  # not fitted, or a model saved before this
-            return F
-        return ((F - self.mean_) / self.scale_).astype(np.float32)
-
     def _vector(self, wave):
         import librosa
 
