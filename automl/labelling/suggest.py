@@ -201,8 +201,8 @@ def _typiclust(pool: _Pool, n: int, rng: np.random.Generator) -> None:
     group = groups[len(lab) :]
     size = np.bincount(group, minlength=k)
     typical = np.zeros(len(emb))
-    for g in np.flatnonzero(size):
-        members = np.flatnonzero(group == g)
+    for kept in np.flatnonzero(size):
+        members = np.flatnonzero(group == kept)
         if len(members) == 1:
             continue  # typicality 0: a group of one is an outlier, picked last in its group
         near = min(TYPICAL_NEIGHBOURS, len(members) - 1)
