@@ -5,6 +5,7 @@ report (summary.json's ``time``; ``other`` is Optuna, waiting and the display).
 
     python benchmarks/bench_speed.py --budget 5m [--datasets cifar10-few sst2-few fsdd-few table]
     python benchmarks/bench_speed.py --code /path/to/other/checkout   # the same on other code
+    python benchmarks/bench_speed.py --keep DIR   # keep each search's folder and log in DIR
 
 ``table`` is 1,000 rows of scikit-learn's digits (64 numeric features, 10 classes) with 500
 more rows as its pool. Searches run one at a time with every core (``--jobs``), as a user's
@@ -49,6 +50,8 @@ def run(name: str, pool: bool, budget: str, code: Path | None, work: Path, jobs:
         train = DATA / name / LAYOUTS[name].train
         unlabelled = DATA / name / LAYOUTS[name].unlabelled
     out = work / f"{name}-{'pool' if pool else 'labelled'}"
+    if out.exists():  # automl search would resume it, not search afresh
+        raise SystemExit(f"{out} exists: give --keep a folder without earlier runs")
     cmd = [
         sys.executable,
         "-m",
@@ -127,6 +130,7 @@ def main() -> None:
     parser.add_argument("--code", type=Path, help="checkout to measure instead of the installed automl")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--results", type=Path, help="append each run as a JSON line here")
+    parser.add_argument("--keep", type=Path, help="keep each search's folder and log here")
     parser.add_argument(
         "--from-runs", type=Path, help="report on the searches kept by bench_estimates.py --keep DIR instead"
     )
@@ -135,9 +139,11 @@ def main() -> None:
     pools = {"both": [False, True], "with": [True], "without": [False]}[args.pool]
     rows = from_runs(args.from_runs) if args.from_runs else []
     with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for name in [] if args.from_runs else args.datasets:
             for pool in pools:
-                row = run(name, pool, args.budget, args.code, Path(tmp), args.jobs)
+                row = run(name, pool, args.budget, args.code, work, args.jobs)
                 rows.append(row)
                 if args.results:
                     with open(args.results, "a") as f:
