@@ -17,7 +17,7 @@ from PIL import Image
 from automl.components.base import FEATURES, LEARNERS, BuildContext
 from automl.components.images.backbones import create_backbone
 from automl.components.pretrain.base import SSL_METHODS, chosen_method
-from automl.components.pretrain.checkpoint import adapted_checkpoint, read_meta
+from automl.components.pretrain.checkpoint import MEASURE_STEPS, adapted_checkpoint, read_meta
 from automl.components.pretrain.image_contrastive import adapt_image_backbone
 from automl.components.pretrain.text_mlm import adapt_text_encoder, mask_tokens
 from automl.components.runtime import Runtime, Unaffordable
@@ -244,7 +244,26 @@ def test_an_adaptation_whose_first_epoch_cannot_fit_is_skipped_and_not_cached(tm
 
 def test_an_adaptation_that_hits_its_limit_inside_the_first_epoch_is_skipped(tmp_path):
     parts = {"method": "x", "backbone": "b", "epochs": 1}
-    # Slow steps: the limit passes before the pace could be measured.
+    # A slow first step: the limit passes before a second step could show the pace.
     with pytest.raises(Unaffordable, match="first epoch"):
-        adapted_checkpoint(str(tmp_path), parts, ["k1"], _paced_train(0.4, 20), 1.0)
+        adapted_checkpoint(str(tmp_path), parts, ["k1"], _paced_train(1.1, 20), 1.0)
     assert not [p for p in (tmp_path / "artifacts").iterdir() if not p.name.endswith(".lock")]
+
+
+@pytest.mark.parametrize("seconds_per_step, stopped_after", [(0.1, 2), (0.02, MEASURE_STEPS + 1)])
+def test_a_pace_far_over_the_limit_is_skipped_after_two_steps(tmp_path, seconds_per_step, stopped_after):
+    """An epoch projected at CLEAR_MARGIN times the limit or more is skipped as soon as two steps
+    show the pace (100 ms x 100 steps: ~10 s against 1 s); one just over it (20 ms x 75 steps:
+    ~1.5 s) still waits for the full measurement, the variant the early stop differs from."""
+    steps: list[int] = []
+
+    def train(folder, run):
+        run.plan(100 if seconds_per_step == 0.1 else 75)
+        for i in range(run.epoch_steps):
+            time.sleep(seconds_per_step)
+            steps.append(i)
+            run.log_step(1.0)
+
+    with pytest.raises(Unaffordable, match="one epoch"):
+        adapted_checkpoint(str(tmp_path), {"method": "x", "backbone": "b", "epochs": 1}, ["k1"], train, 1.0)
+    assert len(steps) == stopped_after

@@ -39,6 +39,9 @@ from automl.timing import timed
 # first epoch cannot finish in its time limit stops there and the trial is skipped; one that
 # reaches its limit inside the first epoch anyway (a slow first step) is skipped too.
 MEASURE_STEPS = 4
+# A pace that far over the limit needs no more steps to show: on sst2-few, MLM on mpnet
+# (~790 s an epoch against a 57 s limit) spent 66 s measuring its first five steps.
+CLEAR_MARGIN = 3.0
 
 
 class TrainingRun:
@@ -65,6 +68,8 @@ class TrainingRun:
         n = len(self.losses)
         if n == 1:
             self._t_first = self.elapsed()  # the first step carries one-off warm-up costs
+        elif n <= MEASURE_STEPS:
+            self._check_affordable(CLEAR_MARGIN)
         elif n == MEASURE_STEPS + 1:
             self._check_affordable()
 
@@ -76,11 +81,11 @@ class TrainingRun:
         per_step = (self.elapsed() - self._t_first) / (n - 1)
         return self._t_first + per_step * (self.epoch_steps - 1)
 
-    def _check_affordable(self) -> None:
+    def _check_affordable(self, margin: float = 1.0) -> None:
         epoch = self.projected_epoch()
         if self.time_limit is None or epoch is None:
             return
-        if epoch > self.time_limit and len(self.losses) < (self.epoch_steps or 0):
+        if epoch > margin * self.time_limit and len(self.losses) < (self.epoch_steps or 0):
             raise Unaffordable(
                 f"one epoch ({self.epoch_steps} steps) would take ~{epoch:.0f}s at the measured "
                 f"pace, more than the {self.time_limit:.0f}s it may use now; skipped (a longer "
