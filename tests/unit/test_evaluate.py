@@ -1,4 +1,5 @@
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -199,26 +200,22 @@ class TimeRecorder(UsesRuntime, ClassifierMixin, BaseEstimator):
         return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
 
 
-@pytest.mark.parametrize("cost", [0, 3])
-def test_an_expensive_trial_gets_a_share_of_the_budget(problem, tmp_path, cost):
-    """An expensive learner's folds split EXPENSIVE_TRIAL_SHARE of the budget between them; a
-    cheap one's folds split all the search has left (the variant the cap must differ from)."""
-    import optuna
-
-    from automl.components.base import EXPENSIVE_TRIAL_SHARE, LEARNERS, ComponentInfo, register
-    from automl.search.budget import Deadline
+@contextmanager
+def one_learner_objective(problem, tmp_path, name, make, deadline, cost=0):
+    """An Objective over a space of one learner, ``make()`` building it, registered for the block."""
+    from automl.components.base import LEARNERS, ComponentInfo, register
     from automl.search.objective import Objective
     from automl.space.preset import load_space
 
     X, y, plan, ctx = problem
     register(
         ComponentInfo(
-            "time_recorder",
+            name,
             "learner",
-            "records its time limit",
+            "a test learner",
             frozenset(Modality),
             lambda p: {},
-            lambda params, ctx: TimeRecorder(),
+            lambda params, ctx: make(),
             lambda p: {},
             cost=cost,
         )
@@ -226,14 +223,29 @@ def test_an_expensive_trial_gets_a_share_of_the_budget(problem, tmp_path, cost):
     try:
         space_file = tmp_path / "space.yaml"
         space_file.write_text(
-            "# purpose: test  # cost: ms\nlearners: {time_recorder: {}}\nfeatures: {tabular: {}}\n"
+            f"# purpose: test  # cost: ms\nlearners: {{{name}: {{}}}}\nfeatures: {{tabular: {{}}}}\n"
         )
         space = load_space(space_file, ctx.profile)
-        LIMITS.clear()
-        objective = Objective(space, X, y, plan, METRICS.get("accuracy"), ctx, Deadline(100.0))
-        optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
+        yield Objective(space, X, y, plan, METRICS.get("accuracy"), ctx, deadline)
     finally:
-        LEARNERS.unregister("time_recorder")
+        LEARNERS.unregister(name)
+
+
+@pytest.mark.parametrize("cost", [0, 3])
+def test_an_expensive_trial_gets_a_share_of_the_budget(problem, tmp_path, cost):
+    """An expensive learner's folds split EXPENSIVE_TRIAL_SHARE of the budget between them; a
+    cheap one's folds split all the search has left (the variant the cap must differ from)."""
+    import optuna
+
+    from automl.components.base import EXPENSIVE_TRIAL_SHARE
+    from automl.search.budget import Deadline
+
+    plan = problem[2]
+    LIMITS.clear()
+    with one_learner_objective(
+        problem, tmp_path, "time_recorder", TimeRecorder, Deadline(100.0), cost
+    ) as objective:
+        optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
     n_folds = plan.n_splits if cost == 3 else len(plan)
     assert len(LIMITS) == n_folds
     cap = EXPENSIVE_TRIAL_SHARE * 100.0
@@ -272,37 +284,17 @@ def test_a_runaway_cheap_trial_is_stopped_at_one_trials_share_once_some_trial_fi
     answer), which is the variant the cap must differ from."""
     import optuna
 
-    from automl.components.base import EXPENSIVE_TRIAL_SHARE, LEARNERS, ComponentInfo, register
+    from automl.components.base import EXPENSIVE_TRIAL_SHARE
     from automl.search.budget import Deadline
-    from automl.search.objective import Objective
-    from automl.space.preset import load_space
 
-    X, y, plan, ctx = problem
-    register(
-        ComponentInfo(
-            "stuck",
-            "learner",
-            "never finishes",
-            frozenset(Modality),
-            lambda p: {},
-            lambda params, ctx: Stuck(),
-            lambda p: {},
-        )
-    )
-    try:
-        space_file = tmp_path / "space.yaml"
-        space_file.write_text("# purpose: test  # cost: ms\nlearners: {stuck: {}}\nfeatures: {tabular: {}}\n")
-        space = load_space(space_file, ctx.profile)
-        budget = 12.0  # the cap: 3 s; the search's trial time: 12 s less a 3 s reserve
-        objective = Objective(space, X, y, plan, METRICS.get("accuracy"), ctx, Deadline(budget, reserve=3.0))
+    budget = 12.0  # the cap: 3 s; the search's trial time: 12 s less a 3 s reserve
+    with one_learner_objective(problem, tmp_path, "stuck", Stuck, Deadline(budget, reserve=3.0)) as objective:
         study = optuna.create_study(direction="maximize")
         if incumbent:
             study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"fold_scores": [0.5]}))
         t0 = time.monotonic()
         study.optimize(objective, n_trials=1)
         took = time.monotonic() - t0
-    finally:
-        LEARNERS.unregister("stuck")
     stopped = study.trials[-1]
     assert stopped.state == optuna.trial.TrialState.PRUNED
     cap = EXPENSIVE_TRIAL_SHARE * budget
