@@ -93,7 +93,7 @@ def run_trials(
     def slot_taken_objective(trial: optuna.Trial) -> float:
         lock.release()  # the trial exists (RUNNING) and counts: others may take the next slot
         trial.set_user_attr(WORKER_KEY, me)
-        return stop.interruptible(lambda: objective(trial))
+        return stop.interruptible(lambda: objective(stop.trial(trial)))
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         rec = trial_record(trial)

@@ -5,7 +5,11 @@ and exported. A second signal of either kind exits at once.
 Only a trial's own work is cut short. A signal that lands while Optuna asks for or records a
 trial (or starts and stops its heartbeat thread) is held until that bookkeeping is done: an
 exception raised there can leave a trial RUNNING or a heartbeat thread that never stops, and a
-live non-daemon thread keeps the finished process from exiting."""
+live non-daemon thread keeps the finished process from exiting. The same holds for the trial's
+own storage calls made from inside its work (a user attribute, a fold's report): a
+KeyboardInterrupt inside an SQLite commit left the session unusable, Optuna could then not
+record the trial as failed, and the search ended in a traceback. Those calls go through
+``Stop.trial`` and the interrupt is raised once the call is complete."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from automl.logger import log
 
@@ -32,6 +36,7 @@ class Stop:
         self.received: list[int] = []
         self._finishing = False
         self._shielded = 0
+        self._interruptible = False
         self._announced = False
 
     @property
@@ -43,12 +48,16 @@ class Stop:
 
     @contextmanager
     def shielded(self) -> Iterator[None]:
-        """A signal inside the block is recorded, not raised; see ``requested``."""
+        """A signal inside the block is recorded, not raised; see ``requested``. Inside
+        ``interruptible`` work it is raised when the outermost block completes."""
         self._shielded += 1
         try:
             yield
         finally:
             self._shielded -= 1
+        if self._interruptible and not self._shielded and self.requested:
+            self.announce()
+            raise KeyboardInterrupt
 
     def interruptible(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` where a signal interrupts it, inside a shielded block. A signal that
@@ -56,11 +65,17 @@ class Stop:
         if self.requested:
             self.announce()
             raise KeyboardInterrupt
-        saved, self._shielded = self._shielded, 0
+        saved = self._shielded, self._interruptible
+        self._shielded, self._interruptible = 0, True
         try:
             return fn()
         finally:
-            self._shielded = saved
+            self._shielded, self._interruptible = saved
+
+    def trial(self, trial: Any) -> Any:
+        """``trial`` (an Optuna trial) whose storage calls, its study's included, complete
+        before a signal interrupts the work that made them."""
+        return _Shielded(trial, self)
 
     def announce(self) -> None:
         """Say (once) that a signal was received, when the handler itself could not."""
@@ -94,6 +109,29 @@ class Stop:
             name,
         )
         raise KeyboardInterrupt
+
+
+class _Shielded:
+    """Every attribute read and method call of the wrapped object runs in ``stop.shielded()``;
+    ``study`` is wrapped likewise (the objective reads other trials through it)."""
+
+    def __init__(self, target: Any, stop: Stop) -> None:
+        self._target = target
+        self._stop = stop
+
+    def __getattr__(self, name: str) -> Any:
+        with self._stop.shielded():
+            value = getattr(self._target, name)
+        if name == "study":
+            return _Shielded(value, self._stop)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._stop.shielded():
+                return value(*args, **kwargs)
+
+        return call
 
 
 @contextmanager

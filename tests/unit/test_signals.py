@@ -134,3 +134,48 @@ def test_a_finished_command_exits_although_a_library_left_a_thread_running():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "efficientnet" in done.stdout.lower()
+
+
+@pytest.mark.parametrize("shield", [True, False])
+def test_signal_inside_a_trials_own_storage_write_waits_for_the_write(tmp_path, monkeypatch, shield):
+    """The signal lands inside the SQLite commit of a user attribute the trial sets. The write
+    completes, then the trial is interrupted and recorded as failed. Without the shield the
+    interrupt breaks the commit: the write is lost, and where it lands deeper in SQLAlchemy's
+    commit Optuna can no longer record the trial (a traceback, seen in a CLI run)."""
+    import sqlalchemy.orm
+
+    from automl.search.signals import Stop
+
+    if not shield:
+        monkeypatch.setattr(Stop, "trial", lambda self, trial: trial)
+    study, url = _study(tmp_path)
+    commit = sqlalchemy.orm.Session.commit
+    armed = []
+
+    def commit_with_signal(self):
+        if armed:
+            armed.clear()
+            os.kill(os.getpid(), signal.SIGINT)
+        return commit(self)
+
+    monkeypatch.setattr(sqlalchemy.orm.Session, "commit", commit_with_signal)
+    reached = []
+
+    def objective(trial):
+        if trial.number == 1:
+            armed.append(True)
+            trial.set_user_attr("progress", "written")
+            reached.append(True)  # not reached: the interrupt comes once the write is done
+        return _scored(trial)
+
+    with graceful_stop() as stop:
+        stopped = _loop(study, url, objective, stop)
+    trials = study.get_trials(deepcopy=False)
+    clean = (
+        stopped == "interrupted"
+        and not reached
+        and [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
+        and trials[1].user_attrs.get("progress") == "written"
+    )
+    assert clean == shield, [(t.state, t.user_attrs) for t in trials]
+    assert not _stray_threads()
