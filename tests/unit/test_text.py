@@ -243,3 +243,45 @@ def test_setfit_gets_the_expensive_encoder_only_when_the_budget_allows(monkeypat
     assert info.afford(domains, questions, 3600.0)[0]["encoder"].choices == ("minilm", "mpnet")
     dropped, note = info.afford(domains, reviews, 3600.0)
     assert dropped["encoder"].choices == ("minilm",) and "mpnet (~47 min a trial)" in note
+
+
+# ----- top layers over cached lower-layer states ---------------------------------------------
+
+
+@pytest.mark.parametrize("off_by", [0, 1])
+def test_top_layers_over_cached_states_give_the_whole_models_output(toy_reviews, off_by):
+    """Embeddings through the top layer over cached states of the layer below are the whole
+    model's. A cache taken one layer too high (the variant) is seen to differ."""
+    import torch
+
+    from automl.components.text import upper
+    from automl.components.text.encoders import encode, load_model, load_tokenizer
+
+    X, _ = toy_reviews
+    tok, model = load_tokenizer(TINY), load_model(TINY).eval()
+    whole = encode(model, tok, X, 16, "mean", True)
+    cache = upper.LowerCache(model, tok, 16, 1, "cpu")
+    cache.split += off_by
+    cache.prime(X)
+    cache.split -= off_by
+    with upper.upper_layers_only(model, cache):
+        top = encode(model, tok, X, 16, "mean", True)
+    same = torch.allclose(whole, top, atol=1e-6)
+    assert same == (off_by == 0)
+    assert len(model.encoder.layer) == upper.n_layers(model) == 2  # restored
+    assert torch.allclose(encode(model, tok, X, 16, "mean", True), whole)
+
+
+def test_setfit_on_top_layers_tunes_only_them_and_reads_augmented_texts(toy_reviews):
+    from automl.components.text.encoders import load_model
+
+    X, y = toy_reviews
+    clf = SetFitClassifier(encoder=TINY, lr=1e-3, pairs=2, max_length=16, train_layers=1, augment=0.3)
+    clf.fit(X, y)
+    assert clf.steps_done_ == clf._steps(len(y))
+    fresh = dict(load_model(TINY).named_parameters())
+    tuned = dict(clf.model_.named_parameters())
+    changed = {n for n in fresh if not np.allclose(fresh[n].detach(), tuned[n].detach())}
+    assert changed and all(n.startswith("encoder.layer.1.") for n in changed), sorted(changed)
+    assert all(p.requires_grad for p in clf.model_.parameters())  # left as it was found
+    assert clf.predict_proba(X).shape == (16, 2)

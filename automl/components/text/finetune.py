@@ -3,7 +3,8 @@ classification head. Both are scikit-learn classifiers over raw texts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -19,6 +20,7 @@ from automl.components.base import (
 from automl.components.pretrain.base import SSL_NAMES, ssl_space
 from automl.components.pretrain.text_mlm import adapted_encoder
 from automl.components.runtime import TimeLimit, UsesRuntime, set_threads
+from automl.components.text import upper
 from automl.components.text.eda import eda, thesaurus_for
 from automl.components.text.encoders import ENCODERS, encode, load_model, load_tokenizer, usable_encoders
 from automl.components.text.window import covering_length, length_domain
@@ -73,6 +75,10 @@ class SetFitClassifier(_EncoderLearner):
     number of optimiser steps is SetFit's (``pairs`` rounds of one positive and one negative
     pair per example, ``batch_size`` pairs a step), so each step sees many more pairs for half
     the forward passes.
+
+    ``train_layers`` > 0 tunes only the encoder's top that many layers, over cached outputs of
+    the frozen ones (``text.upper``): a step then costs a fraction of a full one, which brings
+    a large encoder's SetFit within a short budget. 0 tunes all layers.
     """
 
     # Defaults: SetFit's published ones, 20 pair rounds, one epoch, lr 2e-5, batch 16.
@@ -90,6 +96,7 @@ class SetFitClassifier(_EncoderLearner):
         seed: int = 0,
         ssl_method: str = "none",
         ssl_epochs: int = 1,
+        train_layers: int = 0,
     ):
         self.encoder = encoder
         self.pooling = pooling
@@ -103,6 +110,7 @@ class SetFitClassifier(_EncoderLearner):
         self.seed = seed
         self.ssl_method = ssl_method
         self.ssl_epochs = ssl_epochs
+        self.train_layers = train_layers
 
     def _steps(self, n: int) -> int:
         return max(1, int(np.ceil(self.epochs * 2 * self.pairs * n / self._batch_size(n))))
@@ -134,33 +142,56 @@ class SetFitClassifier(_EncoderLearner):
         X = np.asarray(X, dtype=object)
         rng = np.random.default_rng(self.seed)
         steps = self._steps(len(y_enc))
-        opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
         self.steps_done_, self.losses_ = 0, []
-        self.model_.train()
-        for idx in self._batches(y_enc, rng):
-            if limit.out_of_time():
-                log.debug("setfit: time limit reached after %d steps", self.steps_done_)
-                break
-            emb = torch.nn.functional.normalize(self._embed(self._augment(X[idx], rng), grad=True), dim=-1)
-            labels = torch.as_tensor(y_enc[idx], device=self.runtime.device)
-            same = (labels[:, None] == labels[None, :]).float()
-            upper = torch.triu(torch.ones_like(same), diagonal=1).bool()
-            err = (emb @ emb.T - same)[upper] ** 2
-            pos, neg = same[upper].bool(), ~same[upper].bool()
-            # Positives and negatives weigh equally, as in SetFit's balanced pair sampling.
-            loss = sum(err[m].mean() for m in (pos, neg) if m.any())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            self.steps_done_ += 1
-            self.losses_.append(loss.item())
+        with self._trainable() as (params, prime):
+            prime(X)
+            opt = torch.optim.AdamW(params, lr=self.lr)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
+            self.model_.train()
+            for idx in self._batches(y_enc, rng):
+                if limit.out_of_time():
+                    log.debug("setfit: time limit reached after %d steps", self.steps_done_)
+                    break
+                texts = self._augment(X[idx], rng)
+                prime(texts)
+                self._step(texts, y_enc[idx], opt, sched)
         self.time_stopped_ = limit.reached
         self.schedule_done_ = schedule_done(self.steps_done_, steps, limit)
         self.model_.eval()
         self.head_ = LogisticRegression(C=self.head_c, max_iter=3000).fit(self._embed(X).cpu().numpy(), y_enc)
         return self
+
+    @contextmanager
+    def _trainable(self) -> Iterator[tuple[list, Callable[[Sequence[str]], None]]]:
+        """(parameters to tune, a function readying texts for a step) for the whole encoder,
+        or for its top ``train_layers`` over cached lower-layer states."""
+        layers = upper.n_layers(self.model_) if upper.supports(self.model_) else 0
+        if not 0 < self.train_layers < layers:
+            yield list(self.model_.parameters()), lambda texts: None
+            return
+        cache = upper.LowerCache(
+            self.model_, self.tokenizer_, self.max_length, self.train_layers, self.runtime.device
+        )
+        with upper.upper_layers_only(self.model_, cache) as params:
+            yield params, cache.prime
+
+    def _step(self, texts, labels, opt, sched) -> None:
+        import torch
+
+        emb = torch.nn.functional.normalize(self._embed(texts, grad=True), dim=-1)
+        labels = torch.as_tensor(labels, device=self.runtime.device)
+        same = (labels[:, None] == labels[None, :]).float()
+        pairs = torch.triu(torch.ones_like(same), diagonal=1).bool()
+        err = (emb @ emb.T - same)[pairs] ** 2
+        pos, neg = same[pairs].bool(), ~same[pairs].bool()
+        # Positives and negatives weigh equally, as in SetFit's balanced pair sampling.
+        loss = sum(err[m].mean() for m in (pos, neg) if m.any())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        self.steps_done_ += 1
+        self.losses_.append(loss.item())
 
     def predict_proba(self, X):
         return self.head_.predict_proba(self._embed(np.asarray(X, dtype=object)).cpu().numpy())

@@ -1,0 +1,61 @@
+"""SetFit tuning only an encoder's top layers: what it costs and what it scores. Train only.
+
+Each configuration ``ENCODER:LAYERS`` (LAYERS 0 = all layers) is cross-validated with 5
+stratified folds of each dataset's ``train`` (one partition per ``--seeds``), SetFit at its
+defaults otherwise. Prints held-out fold accuracy (mean and spread over folds and partitions)
+and the seconds a fit took. This is the train-side evidence for offering ``train_layers`` in
+the search space; no test split is read.
+
+    python benchmarks/bench_setfit_layers.py [--datasets trec-few sst2-few]
+        [--configs minilm:0 mpnet:1 mpnet:2 mpnet:4] [--seeds 1] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from automl.components.runtime import Runtime
+from automl.components.text.finetune import SetFitClassifier
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["trec-few", "sst2-few"])
+    ap.add_argument("--configs", nargs="+", default=["minilm:0", "mpnet:1", "mpnet:2", "mpnet:4"])
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    rows = []
+    for name in args.datasets:
+        df = pd.read_csv(DATA / name / "train.csv")
+        X, y = df["text"].to_numpy(dtype=object), df["label"].to_numpy()
+        for config in args.configs:
+            encoder, layers = config.split(":")
+            scores, seconds = [], []
+            for seed in range(args.seeds):
+                for tr, va in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
+                    clf = SetFitClassifier(encoder=encoder, train_layers=int(layers), seed=seed)
+                    t0 = time.perf_counter()
+                    clf.set_runtime(Runtime(time_limit=1e9, n_jobs=args.threads)).fit(X[tr], y[tr])
+                    seconds.append(time.perf_counter() - t0)
+                    scores.append(float((clf.predict(X[va]) == y[va]).mean()))
+                    print(f"{name} {config} seed {seed}: {scores[-1]:.3f} ({seconds[-1]:.0f} s)", flush=True)
+            rows.append((name, config, np.mean(scores), np.std(scores), np.mean(seconds)))
+    print("\n| data | encoder:train_layers | CV accuracy (folds x partitions) | seconds a fit |")
+    print("|---|---|---|---|")
+    for name, config, mean, std, sec in rows:
+        print(f"| {name} | {config} | {mean:.3f} ± {std:.3f} | {sec:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
