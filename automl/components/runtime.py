@@ -8,6 +8,8 @@ model holds no device, no cache path and no unlabelled data).
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -65,6 +67,48 @@ def pick_device(requested: str | None = None, needs_torch: bool = True) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# Training steps run their forward pass in bfloat16 (weights, optimiser state and the saved
+# model stay float32) where the hardware computes bfloat16 natively: a SetFit step on mpnet took
+# 2.45 s against 5.45 s in float32 on 2-core AVX512-BF16 CPUs, and embeddings agreed to a cosine
+# of 0.99997. Without native support bfloat16 is emulated and slower, so float32 stays. The
+# transformer learners use it (SetFit, text fine-tuning, MLM): their steps are matrix products.
+# The image and audio CNNs do not: an EfficientNet-Lite0 step (batch 32, 128 px) took 0.99 s in
+# bfloat16 against 0.89 s in float32 on the same CPUs (depthwise convolutions gain nothing).
+# AUTOML_TRAIN_PRECISION=fp32 (or bf16) overrides the choice.
+PRECISION_ENV = "AUTOML_TRAIN_PRECISION"
+
+
+@functools.cache
+def _cpu_has_native_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def train_precision(device: str) -> str:
+    """``bf16`` or ``fp32``: the precision of a training step's forward pass on ``device``."""
+    chosen = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if chosen in ("fp32", "bf16"):
+        return chosen
+    if device.startswith("cuda"):
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device == "cpu" and _cpu_has_native_bf16() else "fp32"
+
+
+def training_autocast(device: str) -> Any:
+    """Context for a training step's forward pass and loss: bfloat16 autocast where
+    ``train_precision`` says so, else a no-op."""
+    import torch
+
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=train_precision(device) == "bf16")
 
 
 class UsesRuntime:

@@ -224,12 +224,14 @@ def test_long_texts_are_read_as_the_mean_of_windows(tiny_text_encoder):
 
 def test_setfit_gets_the_expensive_encoder_only_when_the_budget_allows(monkeypatch):
     from automl.components.base import LEARNERS
+    from automl.components.runtime import PRECISION_ENV
     from automl.components.text import encoders
     from automl.data.profile import DataProfile
     from automl.space.domains import CategoricalDomain
 
     info = LEARNERS.get("setfit")
     monkeypatch.setattr(encoders.EncoderInfo, "available", lambda self: None)
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
     prof = DataProfile("text", 32, 2, {"a": 16, "b": 16})
     domains = {"encoder": CategoricalDomain(("minilm", "mpnet"))}
     short, note = info.afford(domains, prof, 600.0)
@@ -243,6 +245,8 @@ def test_setfit_gets_the_expensive_encoder_only_when_the_budget_allows(monkeypat
     assert info.afford(domains, questions, 3600.0)[0]["encoder"].choices == ("minilm", "mpnet")
     dropped, note = info.afford(domains, reviews, 3600.0)
     assert dropped["encoder"].choices == ("minilm",) and "mpnet (~47 min a trial)" in note
+    monkeypatch.setenv(PRECISION_ENV, "bf16")  # steps in bfloat16 cost about two thirds
+    assert "mpnet (~31 min a trial)" in info.afford(domains, reviews, 3600.0)[1]
 
 
 # ----- top layers over cached lower-layer states ---------------------------------------------
@@ -285,3 +289,48 @@ def test_setfit_on_top_layers_tunes_only_them_and_reads_augmented_texts(toy_revi
     assert changed and all(n.startswith("encoder.layer.1.") for n in changed), sorted(changed)
     assert all(p.requires_grad for p in clf.model_.parameters())  # left as it was found
     assert clf.predict_proba(X).shape == (16, 2)
+
+
+# ----- training precision --------------------------------------------------------------------
+
+
+def test_training_precision_follows_the_hardware_and_the_override(monkeypatch):
+    from automl.components import runtime
+
+    monkeypatch.delenv(runtime.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(runtime, "_cpu_has_native_bf16", lambda: False)
+    assert runtime.train_precision("cpu") == "fp32"  # emulated bfloat16 would be slower
+    monkeypatch.setattr(runtime, "_cpu_has_native_bf16", lambda: True)
+    assert runtime.train_precision("cpu") == "bf16"
+    monkeypatch.setenv(runtime.PRECISION_ENV, "fp32")
+    assert runtime.train_precision("cpu") == "fp32"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_bfloat16_steps_train_float32_weights(toy_reviews, monkeypatch, precision):
+    """The forward pass runs in bfloat16 (seen in a linear layer's output during a step);
+    the weights, and so the saved model, stay float32."""
+    import torch
+
+    from automl.components import runtime
+
+    monkeypatch.setenv(runtime.PRECISION_ENV, precision)
+    X, y = toy_reviews
+    seen = []
+    clf = SetFitClassifier(encoder=TINY, lr=1e-3, pairs=2, max_length=16)
+    step = SetFitClassifier._step
+
+    def spy(self, texts, labels, opt, sched):
+        linear = next(m for m in self.model_.modules() if isinstance(m, torch.nn.Linear))
+        hook = linear.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        try:
+            step(self, texts, labels, opt, sched)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(SetFitClassifier, "_step", spy)
+    clf.fit(X, y)
+    expected = torch.bfloat16 if precision == "bf16" else torch.float32
+    assert seen and set(seen) == {expected}
+    assert {p.dtype for p in clf.model_.parameters()} == {torch.float32}
+    assert np.allclose(clf.predict_proba(X).sum(1), 1, atol=1e-5)

@@ -18,7 +18,7 @@ import numpy as np
 
 from automl.components.pretrain.base import SSLMethodInfo, chosen_method, register_method
 from automl.components.pretrain.checkpoint import TrainingRun, adapted_checkpoint, select_pool
-from automl.components.runtime import Runtime, one_off_limit
+from automl.components.runtime import Runtime, one_off_limit, training_autocast
 from automl.data.dataset import Modality
 
 MAX_LENGTH = 64  # pool texts are sentences; 64 word pieces cover ~95% of SST-2 reviews
@@ -126,10 +126,11 @@ def train_mlm(
                 batch["input_ids"], maskable, tokenizer.mask_token_id, vocab, gen
             )
             batch, labels = batch.to(device), labels.to(device)
-            states = model(**batch).last_hidden_state
-            where = labels != -100
-            # Only the ~15% chosen positions go through the 30k-word decoder: 7x cheaper.
-            loss = F.cross_entropy(head(states[where], emb.weight), labels[where])
+            with training_autocast(device):
+                states = model(**batch).last_hidden_state
+                where = labels != -100
+                # Only the ~15% chosen positions go through the 30k-word decoder: 7x cheaper.
+                loss = F.cross_entropy(head(states[where], emb.weight), labels[where])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -220,7 +220,8 @@ def encode(
         idx = order[start : start + batch_size]
         batch = tokenizer.pad([rows[i] for i in idx], return_tensors="pt").to(device)
         with torch.set_grad_enabled(grad):
-            hidden = model(**batch).last_hidden_state
+            # Pooled in float32 also when a training step's forward pass runs in bfloat16.
+            hidden = model(**batch).last_hidden_state.float()
             if pooling == "cls":
                 vec, weight = hidden[:, 0], torch.ones(len(idx), device=device, dtype=hidden.dtype)
             else:  # sum over real tokens, divided below: the mean sentence-transformers trains
