@@ -59,7 +59,10 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         has_pool = self.ctx.runtime.unlabelled is not None
-        pool = has_pool and not _pool_share_spent(trial)
+        # One read of the study serves the pool's share and the incumbent: with out-of-fold
+        # predictions stored on every trial, each read costs more as the study grows.
+        others = trial.study.get_trials(deepcopy=False)
+        pool = has_pool and not _pool_share_spent(trial, others)
         if has_pool and not pool and not self._pool_paused:
             self._pool_paused = True  # said once: the two then take turns
             log.info(
@@ -75,7 +78,8 @@ class Objective:
             folds = folds.first_repeat()
         trial.set_user_attr("n_folds", len(folds))
         scores: list[float] = []
-        incumbent = _incumbent(trial.study, self.metric) if expensive else None
+        best = _incumbent(others, self.metric)
+        incumbent = best if expensive else None
         time_left = self.deadline.search_left
         if expensive:
             cap_at = self.deadline.elapsed() + EXPENSIVE_TRIAL_SHARE * self.deadline.seconds
@@ -106,7 +110,7 @@ class Objective:
         # s of a 255 s fsdd-few search): once some trial has finished, so the search has an
         # answer, it is stopped at the expensive learners' share of the budget.
         hard_left = self.deadline.search_left()
-        capped = not expensive and _incumbent(trial.study, self.metric) is not None
+        capped = not expensive and best is not None
         if capped:
             hard_left = min(hard_left, EXPENSIVE_TRIAL_SHARE * self.deadline.seconds)
         try:
@@ -172,12 +176,12 @@ MIN_FOLDS_TO_JUDGE = 2
 OPTIMISM = 2.0
 
 
-def _pool_share_spent(trial: optuna.Trial) -> bool:
+def _pool_share_spent(trial: optuna.Trial, trials: list[optuna.trial.FrozenTrial]) -> bool:
     """Whether trials reading the pool have held more than POOL_SHARE of the study's trial
     time. An enqueued trial (a start point) is run as given."""
     now = datetime.datetime.now()
     pool = total = 0.0
-    for t in trial.study.get_trials(deepcopy=False):
+    for t in trials:
         if t.number == trial.number and t.system_attrs.get("fixed_params"):
             return False
         spec = t.user_attrs.get("spec")
@@ -190,9 +194,9 @@ def _pool_share_spent(trial: optuna.Trial) -> bool:
     return total > 0 and pool > POOL_SHARE * total
 
 
-def _incumbent(study: optuna.Study, metric: MetricInfo) -> tuple[float, float] | None:
+def _incumbent(trials: list[optuna.trial.FrozenTrial], metric: MetricInfo) -> tuple[float, float] | None:
     """(CV mean, fold std) of the best complete trial, or None."""
-    ranked = best_first(study.get_trials(deepcopy=False), metric.direction == "maximize")
+    ranked = best_first(trials, metric.direction == "maximize")
     if not ranked:
         return None
     scores = ranked[0].user_attrs.get("fold_scores") or [value_of(ranked[0])]
