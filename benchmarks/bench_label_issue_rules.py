@@ -55,11 +55,12 @@ def simulate(run: Path, flips: int, rate: float) -> dict[tuple[str, int], list[t
             oof = probas[order[:top]].mean(0)
             for name in FILTERS:
                 for q in QUANTILES:
-                    issues = find_label_issues(noisy, oof, classes, filter_by=name, quantile=q)
-                    found = {i.index for i in issues}
-                    hit = len(found & truth)
-                    label = f"{SHORT[name]} q{q if q is not None else 'mean'}"
-                    out[(label, top)].append((hit / len(found) if found else np.nan, hit / len(truth)))
+                    for cap in (False, True):
+                        issues = find_label_issues(noisy, oof, classes, filter_by=name, quantile=q, cap=cap)
+                        found = {i.index for i in issues}
+                        hit = len(found & truth)
+                        label = f"{SHORT[name]} q{q if q is not None else 'mean'}{' capped' if cap else ''}"
+                        out[(label, top)].append((hit / len(found) if found else np.nan, hit / len(truth)))
     return out
 
 

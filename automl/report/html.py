@@ -220,7 +220,8 @@ def _label_issues(inp: ReportInputs) -> str:
     ]
     return (
         f"<p>{len(frame)} labelled item(s) whose out-of-fold probabilities point to another class "
-        "(confident learning: per-class thresholds, least self-confident first). This is advice: "
+        "(confident learning: per-class thresholds, least self-confident first, no more than the "
+        "estimated number of wrong labels). This is advice: "
         "the labels were not changed. All of them are in <code>label_issues.csv</code>.</p>"
         + _table(
             ["rank", "item", "given", "suggested", "p(given)", "p(suggested)"],

@@ -13,7 +13,7 @@ from sklearn.model_selection import cross_val_predict
 
 from automl.exceptions import AutoMLError, DataError
 from automl.labelling.curve import fit_learning_curve, subsample_per_class
-from automl.labelling.issues import COLUMNS, find_label_issues, to_frame
+from automl.labelling.issues import COLUMNS, estimated_error_share, find_label_issues, to_frame
 from automl.labelling.suggest import STRATEGIES, rank_pool
 
 SIZES = np.array([4.0, 8.0, 12.0, 16.0])  # labels per class in the training folds at 25..100%
@@ -170,6 +170,39 @@ def test_issues_are_ranked_explained_and_leave_inputs_alone():
     assert f"labelled '{first.given_label}'" in first.why
     unpruned = {i.index for i in find_label_issues(y, proba, ["a", "b", "c"], filter_by="confident_learning")}
     assert len(unpruned & {i.index for i in issues}) >= 0.8 * len(unpruned) > 0
+
+
+def weak_model_flips(rate, seed, k=6, n=300):
+    """Overlapping blobs: out of fold, a logistic model is right about 3 times in 4, so many
+    correct labels are contradicted too."""
+    X, y = make_blobs(n_samples=n, centers=k, n_features=8, cluster_std=5.0, random_state=seed)
+    rng = np.random.default_rng(seed)
+    flips = rng.choice(n, int(rate * n), replace=False)
+    noisy = y.copy()
+    noisy[flips] = (y[flips] + rng.integers(1, k, flips.size)) % k
+    proba = cross_val_predict(LogisticRegression(max_iter=1000), X, noisy, cv=5, method="predict_proba")
+    return noisy, proba, set(flips.tolist())
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.25])
+def test_the_error_share_is_estimated_from_a_weak_models_probabilities(rate):
+    shares = [estimated_error_share(*weak_model_flips(rate, seed)[:2]) for seed in range(3)]
+    assert abs(np.mean(shares) - rate) <= 0.03
+
+
+def test_a_weak_model_flags_about_as_many_labels_as_are_wrong():
+    """Capped at the estimated share, the list keeps its recall and most of it is right;
+    uncapped (cleanlab's count), it flags up to twice the flips and precision falls."""
+    capped, uncapped = [], []
+    for seed in range(3):
+        y, proba, planted = weak_model_flips(0.1, seed)
+        for cap, out in ((True, capped), (False, uncapped)):
+            flagged = {i.index for i in find_label_issues(y, proba, list("abcdef"), cap=cap)}
+            hits = len(flagged & planted)
+            out.append((hits / max(len(flagged), 1), hits / len(planted)))
+    precision, recall = np.mean(capped, 0)
+    assert precision >= 0.75 and recall >= 0.7
+    assert np.mean(uncapped, 0)[0] < 0.7
 
 
 def test_to_frame_maps_items():
