@@ -231,8 +231,10 @@ def run_issues(name: str, seed: int, budget: str, work: Path) -> dict:
             row_of.setdefault(text, i)
         found = {row_of[str(item)] for item in issues["item"] if str(item) in row_of}
     else:
-        index = {Path(p).name: i for i, p in enumerate(items)}
-        found = {index[Path(str(item)).name] for item in issues["item"] if Path(str(item)).name in index}
+        # By the whole resolved path: file names repeat across class folders (cifar10-few has
+        # four such pairs), and the flipped copy links to the original files.
+        index = {str(Path(p).resolve()): i for i, p in enumerate(items)}
+        found = {index[k] for k in (str(Path(str(item)).resolve()) for item in issues["item"]) if k in index}
     hit = len(found & set(int(i) for i in flipped))
     return {
         "part": "issues",
