@@ -147,6 +147,25 @@ def test_finetuner_learns_colours(tmp_path: Path, mode):
     assert model.epochs_run_ >= 1
 
 
+@pytest.mark.parametrize("mode", ["partial", "full"])
+@pytest.mark.parametrize("lr", [3e-2, 5e-4])
+def test_finetuner_body_learning_rate_is_capped_the_heads_is_not(lr, mode):
+    import torch.nn as nn
+
+    from automl.components.images.backbones import create_backbone
+    from automl.components.images.finetune import BODY_LR_MAX
+
+    body = create_backbone(TINY)
+    head = nn.Linear(body.num_features, 2)
+    groups = ImageFineTuner(backbone=TINY, mode=mode, blocks=2, lr=lr, layer_decay=0.9)._param_groups(
+        body, head
+    )
+    assert groups[0]["lr"] == lr  # the head
+    body_lrs = [g["lr"] for g in groups[1:]]
+    assert len(body_lrs) >= 2 and max(body_lrs) == pytest.approx(min(lr, BODY_LR_MAX[mode]) * 0.9)
+    assert body_lrs == sorted(body_lrs, reverse=True)  # earlier blocks learn slower
+
+
 def test_finetuner_respects_time_limit(tmp_path: Path):
     ds = load_dataset(make_images(tmp_path / "imgs"))
     model = ImageFineTuner(backbone=TINY, resolution=32, epochs=500).set_runtime(Runtime(time_limit=1e-9))
