@@ -71,7 +71,11 @@ def wait_for_trials(
             except Exception:  # the database is being created
                 pass
         time.sleep(0.5)
-    raise AssertionError(f"fewer than {n} trials finished in {timeout}s")
+    out = ""
+    if proc is not None:  # stopped, so that what it printed can be read without blocking
+        proc.kill()
+        out = proc.stdout.read() if proc.stdout else ""
+    raise AssertionError(f"fewer than {n} trials finished in {timeout}s; the search printed:\n{out}")
 
 
 def test_sigterm_exports_the_best_so_far(tmp_path, wine_csv):
@@ -90,7 +94,7 @@ def test_sigterm_exports_the_best_so_far(tmp_path, wine_csv):
 
 def test_a_second_signal_exits_at_once(tmp_path, wine_csv):
     proc = start_search(tmp_path, wine_csv, "10m")
-    wait_for_trials(tmp_path / "runs" / "optuna.db", 1)
+    wait_for_trials(tmp_path / "runs" / "optuna.db", 1, proc=proc)
     proc.send_signal(signal.SIGTERM)
     for line in proc.stdout:  # the first one is handled (signals of one kind do not queue)
         if "SIGTERM received" in line:
@@ -103,7 +107,7 @@ def test_a_second_signal_exits_at_once(tmp_path, wine_csv):
 def test_a_killed_search_resumes_with_its_trial_failed(tmp_path, wine_csv):
     proc = start_search(tmp_path, wine_csv, "10m")
     storage = tmp_path / "runs" / "optuna.db"
-    wait_for_trials(storage, 2)
+    wait_for_trials(storage, 2, proc=proc)
     deadline = time.time() + 60
     while time.time() < deadline:  # kill -9 while a trial runs
         study = optuna.load_study(study_name="wine", storage=f"sqlite:///{storage}")
