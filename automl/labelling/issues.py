@@ -117,9 +117,14 @@ def find_label_issues(
     else:
         picked = np.array(sorted(off_joint), dtype=int)
     picked = picked[np.argsort(self_conf[picked], kind="stable")]
+    log.debug("Confident learning: %d of %d labels flagged.", picked.size, n)
     if cap:
         limit = int(round(estimated_error_share(labels, proba) * n))
-        log.debug("Confident learning flags %d of %d labels; at most %d look wrong.", picked.size, n, limit)
+        log.debug(
+            "At most %d labels look wrong: the %d least self-confident are kept.",
+            limit,
+            min(limit, picked.size),
+        )
         picked = picked[:limit]
     issues = []
     for rank, idx in enumerate(picked.tolist(), start=1):

@@ -104,11 +104,11 @@ class ImageFineTuner(UsesRuntime, ClassifierMixin, BaseEstimator):
             return groups
         stages = _stages(body)
         trainable = stages if self.mode == "full" else stages[-self.blocks :]
+        body_lr = min(self.lr, BODY_LR_MAX[self.mode])
         for depth, module in enumerate(reversed(trainable)):
             params = [p for p in module.parameters()]
             for p in params:
                 p.requires_grad_(True)
-            body_lr = min(self.lr, BODY_LR_MAX[self.mode])
             groups.append({"params": params, "lr": body_lr * self.layer_decay ** (depth + 1)})
         return groups
 
