@@ -33,7 +33,7 @@ MODES = ("head", "partial", "full")
 
 # AdamW moves every weight by about its learning rate a step, whatever the gradient's scale,
 # and pretrained convolution weights are of the order of 1e-2: above some rate a few steps
-# overwrite them, the sooner the more blocks train. Measured on `train` only (cifar10-few,
+# overwrite them, the sooner the more blocks train. Measured on `train` only (bench_finetune_lr.py: cifar10-few,
 # EfficientNet-Lite0 128 px, 4 epochs, batch 16, layer decay 0.75, 5-fold CV): full fine-tune
 # at lr 1e-3 0.665 +- 0.058, 2e-3 0.490, 4e-3 and 1.6e-2 chance (0.10); the last 2 blocks at
 # 8e-3 0.605, at 3e-2 chance. The searched lr still sets the new head's, which starts from
