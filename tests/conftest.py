@@ -88,6 +88,7 @@ def tiny_image_backbone(tmp_path_factory):
                 mean=(0.5,) * 3,
                 std=(0.5,) * 3,
                 licence="test",
+                width=96,
             ),
         )
     weights = tmp_path_factory.mktemp("weights")

