@@ -1,7 +1,7 @@
 """SetFit variants (top layers only, training precision): what they cost and score. Train only.
 
-Each configuration ``ENCODER:LAYERS[:LR]`` (LAYERS 0 = all layers; LR defaults to SetFit's
-2e-5), at each ``--precision`` of the training steps' forward pass, is cross-validated with 5
+Each configuration ``ENCODER:LAYERS[:LR[:PAIRS]]`` (LAYERS 0 = all layers; LR defaults to
+SetFit's 2e-5, PAIRS, the rounds of pairs drawn per row, to 20), at each ``--precision`` of the training steps' forward pass, is cross-validated with 5
 stratified folds of each dataset's ``train`` (one partition per ``--seeds``), SetFit at its
 defaults otherwise. Prints held-out fold accuracy (mean and spread over folds and partitions)
 and the seconds a fit took. This is the train-side evidence for ``train_layers`` and for
@@ -44,12 +44,14 @@ def main() -> None:
         X, y = df["text"].to_numpy(dtype=object), df["label"].to_numpy()
         for config, precision in [(c, p) for c in args.configs for p in args.precision]:
             os.environ[PRECISION_ENV] = precision
-            encoder, layers, *lr = config.split(":")
+            encoder, layers, *rest = config.split(":")
+            lr = float(rest[0]) if rest else 2e-5
+            pairs = int(rest[1]) if len(rest) > 1 else 20
             scores, seconds = [], []
             for seed in range(args.seeds):
                 for tr, va in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
                     clf = SetFitClassifier(
-                        encoder=encoder, train_layers=int(layers), lr=float(lr[0]) if lr else 2e-5, seed=seed
+                        encoder=encoder, train_layers=int(layers), lr=lr, pairs=pairs, seed=seed
                     )
                     t0 = time.perf_counter()
                     clf.set_runtime(Runtime(time_limit=1e9, n_jobs=args.threads)).fit(X[tr], y[tr])
@@ -61,7 +63,7 @@ def main() -> None:
                     )
             rows.append((name, config, precision, np.mean(scores), np.std(scores), np.mean(seconds)))
     print(
-        "\n| data | encoder:train_layers[:lr] | precision | CV accuracy (folds x partitions) | seconds a fit |"
+        "\n| data | encoder:train_layers[:lr[:pairs]] | precision | CV accuracy (folds x partitions) | seconds a fit |"
     )
     print("|---|---|---|---|---|")
     for name, config, precision, mean, std, sec in rows:
