@@ -449,6 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     except AutoMLError as e:
         log.error("%s", e)
         return 2
+    except OSError as e:
+        # A path the checks up front could not vet: root passes os.access everywhere, and
+        # /proc or a full disk only refuse at the write itself.
+        if args.verbose:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        log.error(
+            "Cannot read or write%s: %s. Check that the path is right and that you may write "
+            "there (another --output/--out), then run the command again; -v shows where it failed.",
+            where,
+            e.strerror or e,
+        )
+        return 2
     except KeyboardInterrupt:
         log.error("Aborted.")
         return 130

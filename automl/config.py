@@ -13,6 +13,10 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DURATION_FORMS = "90s, 15m, 2h, 1h30m (or a plain number of seconds)"
 
 
+# Past this the search's timers (SIGALRM intervals, timestamps) overflow on some platforms.
+MAX_BUDGET_SECONDS = 366 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class Budget:
     """A wall-clock budget in seconds. ``Budget.parse("1h30m").seconds == 5400``."""
@@ -35,6 +39,11 @@ class Budget:
                 seconds = float(h * 3600 + mi * 60 + s)
         if seconds <= 0:
             raise ConfigError(f"A budget must be positive, but got {text!r}. Use e.g. {DURATION_FORMS}.")
+        if seconds > MAX_BUDGET_SECONDS:
+            raise ConfigError(
+                f"A budget of {text!r} is more than a year; give at most {MAX_BUDGET_SECONDS // 3600}h "
+                "and end the search earlier with --trials or Ctrl-C (finished trials are kept)."
+            )
         return cls(seconds)
 
     def __str__(self) -> str:

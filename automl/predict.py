@@ -57,9 +57,10 @@ class Predictor:
     def schema(self) -> dict:
         return self.bundle.meta["schema"]
 
-    def read_inputs(self, data: str | Path) -> Any:
-        """Read a file/folder into the X form the model was trained on, checking its schema."""
-        return self._check(load_inputs(data, self.modality, self.schema), str(data))
+    def read_inputs(self, data: str | Path, flag: str = "--data") -> Any:
+        """Read a file/folder into the X form the model was trained on, checking its schema;
+        ``flag`` is the option that named it, for the messages."""
+        return self._check(load_inputs(data, self.modality, self.schema, flag), str(data))
 
     def inputs_from_frame(self, frame: pd.DataFrame) -> Any:
         """The model's X from a DataFrame, by column name: the training columns of a table,

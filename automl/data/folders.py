@@ -44,6 +44,14 @@ def scan_class_folders(
             f"{root} has no class sub-folders. Put each class's {kind} files in its "
             f"own sub-folder: {root}/<class name>/<file>."
         )
+    if len(classes) == 1:
+        inner = [d for d in classes[0].iterdir() if d.is_dir() and not is_hidden(d, root)]
+        if len(inner) >= 2 and all(visible_files(d, suffixes) for d in inner):
+            raise DataError(
+                f"{root} holds one folder, {classes[0].name}, whose sub-folders "
+                f"({', '.join(sorted(d.name for d in inner)[:5])}{', ...' if len(inner) > 5 else ''}) "
+                f"look like the classes: pass --data {classes[0]} instead."
+            )
     paths, labels, bad, notes = [], [], [], []
     empty = []
     for d in classes:

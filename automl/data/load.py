@@ -56,6 +56,12 @@ def load_dataset(
             "sub-folder per class to --data."
         )
     pool = Path(unlabelled) if unlabelled else None
+    if pool is not None and pool.exists() and pool.resolve() == path.resolve():
+        raise DataError(
+            f"--unlabelled {pool} is the --data itself: its items are labelled, and a pool of them "
+            "would teach semi-supervised learners nothing new. Pass items without labels, or leave "
+            "--unlabelled out (rows of --data with an empty label are used as unlabelled already)."
+        )
     if path.is_dir():
         modality = folder_modality(path)
         if pool is not None:
@@ -105,7 +111,15 @@ def _load_table(path: Path, label: str | None, unlabelled: Path | None, text_col
     label_col = detect_label(df, label, source)
     labelled, pool = split_labelled(df, label_col)
     check_label_column(labelled[label_col], label_col, source)
-    extra = read_table(unlabelled) if unlabelled is not None else None
+    extra = read_table(unlabelled, "--unlabelled") if unlabelled is not None else None
+    if extra is not None and label_col in extra.columns and extra[label_col].notna().any():
+        log.warning(
+            "--unlabelled %s has a %r column with %d value(s): they are ignored (the pool is "
+            "used without labels). Labelled rows belong in --data.",
+            unlabelled,
+            label_col,
+            int(extra[label_col].notna().sum()),
+        )
     X = labelled.drop(columns=[label_col])
     y = labelled[label_col].to_numpy()
     if X.shape[1] == 0:
@@ -153,11 +167,12 @@ def _pool_columns(pool: pd.DataFrame, columns: list[str], pool_path: Path, data:
     return pool[list(columns)]
 
 
-def load_inputs(data: str | Path, modality: str, schema: dict):
-    """Predict-time X in exactly the form the model saw in training (``Dataset.X``)."""
+def load_inputs(data: str | Path, modality: str, schema: dict, flag: str = "--data"):
+    """Predict-time X in exactly the form the model saw in training (``Dataset.X``); ``flag``
+    is the option that named ``data``, for the messages."""
     path = Path(data)
     if not path.exists():
-        raise DataError(f"{path} does not exist. Pass the file or folder to predict on to --data.")
+        raise DataError(f"{path} does not exist. Pass the file or folder of items to {flag}.")
     if modality == Modality.IMAGE.value:
         from automl.data.images import load_image_inputs
 
@@ -171,7 +186,7 @@ def load_inputs(data: str | Path, modality: str, schema: dict):
             f"{path} is a folder, but this model was trained on a table"
             f"{' of texts' if modality == Modality.TEXT.value else ''}. Pass a CSV/Parquet file."
         )
-    df = read_table(path)
+    df = read_table(path, flag)
     if modality == Modality.TEXT.value:
         from automl.data.text import load_text_inputs
 

@@ -17,15 +17,53 @@ SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 # bytes the file is binary (a spreadsheet, an archive, an image renamed .csv).
 MAX_CONTROL_SHARE = 0.05
 SNIFF_BYTES = 8192
+_DELIMITED = (
+    "Every row needs as many fields as the header: quote fields that contain the separator "
+    "or a line break, and check that the file was saved whole."
+)
+READ_FIXES = {
+    ".csv": _DELIMITED,
+    ".tsv": _DELIMITED,
+    ".jsonl": "Each line must be one JSON object with the same keys (JSON Lines).",
+    ".json": "The file must hold records: a list of objects with the same keys.",
+    ".parquet": "It is not a readable Parquet file: export it again, or save the table as CSV.",
+    ".pq": "It is not a readable Parquet file: export it again, or save the table as CSV.",
+}
 
 
-def read_table(path: Path) -> pd.DataFrame:
+NEWLINE = b"\n"
+
+
+def first_bad_utf8(path: Path, chunk: int = 1 << 20) -> str | None:
+    """Where the first byte that is not UTF-8 is ("line 3, byte 15: 0xe9"), or None. The
+    parser's own position counts from the start of its buffer, not of the file."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as e:
+                # The decoder's buffer holds the tail of the last block: e.start counts from it.
+                at = offset - len(e.object) + len(block) + e.start
+                with open(path, "rb") as g:
+                    head = g.read(at + 1)
+                line = head[:at].count(NEWLINE) + 1
+                return f"line {line}, byte {at}: 0x{head[at]:02x}"
+            offset += len(block)
+    return None
+
+
+def read_table(path: Path, flag: str = "--data") -> pd.DataFrame:
+    """The table at ``path``; ``flag`` is the option that named it, for the messages."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"Data file {path} does not exist. Check the path passed to --data.")
+        raise DataError(f"Data file {path} does not exist. Check the path passed to {flag}.")
     if path.stat().st_size == 0:
         raise DataError(
-            f"Data file {path} is empty (0 bytes). Point --data at a file with a header row and data rows."
+            f"Data file {path} is empty (0 bytes). Point {flag} at a file with a header row and data rows."
         )
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -45,11 +83,14 @@ def read_table(path: Path) -> pd.DataFrame:
             df = pd.read_csv(path, sep=sep, encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(
-            f"{path} is not valid UTF-8 (byte {e.start}: {e.reason}). Re-save it as "
+            f"{path} is not valid UTF-8 ({first_bad_utf8(path) or e.reason}). Re-save it as "
             "UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`."
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
-        raise DataError(f"Cannot read {path} as a {suffix[1:].upper()} table: {e}") from None
+        first = (str(e).splitlines() or [""])[0].strip()
+        raise DataError(
+            f"Cannot read {path} as a {suffix[1:].upper()} table ({first}). {READ_FIXES[suffix]}"
+        ) from None
     if df.shape[1] == 0 or len(df) == 0:
         raise DataError(f"{path} has no rows or no columns. It needs a header row and data rows.")
     df.columns = [str(c) for c in df.columns]

@@ -44,7 +44,7 @@ def suggest(
     trained on, when it is still where the search read it) keeps already-labelled items and
     their near-duplicates out, and lets diversity count from them."""
     predictor = Predictor.load(model, device=device)
-    X = predictor.read_inputs(pool)
+    X = predictor.read_inputs(pool, "--pool")
     proba = predictor.predict_proba(X)
     mix = pool_class_mix(predictor, proba)
     if mix is not None:

@@ -31,6 +31,7 @@ TYPICAL_NEIGHBOURS = 20  # typiclust: density from the 20 nearest neighbours, as
 MAX_CLUSTERS = 500  # typiclust: k-means cost grows with k; the paper caps it at 500 too
 SHORTLIST = 5  # margin_kcenter: the 5n most uncertain, then n spread-out picks among them
 CHUNK = 4096  # pool rows per block when comparing with the labelled set (4096 x n_labelled)
+CONFIDENT_MARGIN = 0.5  # top-two probability gap from which a pick is called confident in its "why"
 
 
 @dataclass(frozen=True)
@@ -300,9 +301,9 @@ def rank_pool(
         first, second = np.argsort(-p, kind="stable")[:2]
         why = [pool.notes[i]] if i in pool.notes else []
         if info.uncertainty:
-            why.append(
-                f"uncertain: margin {pool.margin[i]:.2f} between '{names[first]}' and '{names[second]}'"
-            )
+            # A pool with few uncertain items left still fills the list: say which this is.
+            sure = "uncertain" if pool.margin[i] < CONFIDENT_MARGIN else "confident"
+            why.append(f"{sure}: margin {pool.margin[i]:.2f} between '{names[first]}' and '{names[second]}'")
         if info.balance and counts is not None and counts[first] < counts.mean():
             why.append(f"rare class '{names[first]}' ({int(counts[first])} labels)")
         if info.diversity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -81,13 +82,37 @@ def hard_deadline(seconds: float) -> Iterator[None]:
         yield
         return
 
+    message = f"hard deadline of {seconds:.0f}s reached"
+    fired = False
+
     def fire(signum, frame):
-        raise DeadlineReached(f"hard deadline of {seconds:.0f}s reached")
+        nonlocal fired
+        fired = True
+        raise DeadlineReached(message)
+
+    # Raised inside a C library's callback into Python (XGBoost's data iterator), the exception
+    # cannot cross the C frames: Python prints it as "Exception ignored" with a traceback and the
+    # library fails with its own error, or carries on. That print is dropped here, and the block
+    # still ends in DeadlineReached.
+    hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if not isinstance(info.exc_value, DeadlineReached):
+            hook(info)
 
     previous = signal.signal(signal.SIGALRM, fire)
+    sys.unraisablehook = unraisable
     signal.setitimer(signal.ITIMER_REAL, max(0.01, seconds))
     try:
         yield
+    except Exception as e:
+        if fired:
+            raise DeadlineReached(message) from e
+        raise
+    else:
+        if fired:  # swallowed on the way (by a C caller that carried on): the block still overran
+            raise DeadlineReached(message)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = hook
         signal.signal(signal.SIGALRM, previous)

@@ -79,7 +79,7 @@ def measure_curves(
         if folds < MIN_CURVE_FOLDS:
             why = (
                 f"re-fitting trial {trial.number} on 25-75% of {MIN_CURVE_FOLDS} of its folds would take "
-                f"~{MIN_CURVE_FOLDS * per_fold:.0f}s, {end:.0f}s are set aside"
+                f"~{MIN_CURVE_FOLDS * per_fold:.0f}s, {max(end, 0.0):.0f}s are left of the time set aside"
             )
             out.setdefault("skipped", []).append(why)
             log.info("Learning curve skipped: %s.", why)
@@ -91,8 +91,12 @@ def measure_curves(
             with hard_deadline(end):
                 curve, sizes, scores = _measure(trial, X, y, first, metric, ctx, folds)
         except (DeadlineReached, Exception) as e:
-            out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {e}")
-            log.info("Learning curve of trial %d not measured: %s", trial.number, e)
+            # The first line: a library's error may carry its native stack trace after it.
+            first_line = (str(e).splitlines() or [""])[0][:300]
+            out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {first_line}")
+            log.info(
+                "Learning curve of trial %d not measured: %s: %s", trial.number, type(e).__name__, first_line
+            )
             continue
         end -= time.monotonic() - t0
         out["curves"].append(

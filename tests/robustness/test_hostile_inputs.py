@@ -715,6 +715,13 @@ CASES: list[Case] = [
         S("--unlabelled", "{pool}"),
         words=("--unlabelled", "imgs"),
     ),
+    Case(
+        "table-unlabelled-is-the-data",
+        iris(),
+        S("--unlabelled", "{data}"),
+        words=("--unlabelled", "--data", "iris.csv"),
+        why="labelled rows passed again as the pool are a mistake, not a pool",
+    ),
     # ---------------------------------------------------------------- text tables
     Case(
         "text-column-empty-everywhere",
@@ -736,6 +743,13 @@ CASES: list[Case] = [
         words=("review",),
     ),
     # ---------------------------------------------------------------- image folders
+    Case(
+        "img-class-folders-one-level-down",
+        both(images(name="photos/extra"), extra(data=lambda c: c.tmp / "photos")),
+        IS(),
+        words=("photos", "extra", "--data"),
+        why="one folder whose sub-folders are the classes: point at it, not at one class 'extra'",
+    ),
     Case(
         "img-no-class-subfolders",
         _flat_images,
@@ -851,6 +865,13 @@ CASES: list[Case] = [
         expect="ok",
         check=pred_rows(150),
         why="a file of the model folder names the model too",
+    ),
+    Case(
+        "pred-out-unwritable",
+        both(iris(), model("iris_model"), extra(pred=lambda c: Path("/proc/automl-predictions.csv"))),
+        P(),
+        words=("/proc/automl-predictions.csv",),
+        why="the checks up front pass /proc for root; the write itself must not leak a traceback",
     ),
     Case(
         "pred-model-missing",
@@ -976,6 +997,13 @@ CASES: list[Case] = [
     Case("opt-budget-negative", iris(), S("--budget", "-5"), words=("--budget", "-5")),
     Case("opt-budget-word", iris(), S("--budget", "abc"), words=("--budget", "abc")),
     Case("opt-budget-unknown-unit", iris(), S("--budget", "1y"), words=("--budget", "1y")),
+    Case(
+        "opt-budget-past-a-year",
+        iris(),
+        S("--budget", "99999999999999999999s"),
+        words=("--budget", "year"),
+        why="past a year the search's timers overflow; it failed every trial with advice to raise the budget",
+    ),
     Case("opt-budget-missing", iris(), [a for a in S() if a not in ("--budget", "20s")], words=("--budget",)),
     Case("opt-trials-zero", iris(), S("--trials", "0"), words=("--trials",)),
     Case("opt-trials-negative", iris(), S("--trials", "-1"), words=("--trials", "-1")),

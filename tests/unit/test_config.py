@@ -19,6 +19,12 @@ def test_bad_budget_lists_accepted_forms(text):
         Budget.parse(text)
 
 
+def test_budget_over_a_year_is_refused_before_timers_overflow():
+    with pytest.raises(ConfigError, match="more than a year; give at most 8784h"):
+        Budget.parse("99999999999999999999s")
+    assert Budget.parse("8784h").seconds == 366 * 24 * 3600
+
+
 def test_budget_str_round_trips():
     assert str(Budget.parse("1h30m")) == "1h30m"
     assert Budget.parse(str(Budget.parse("2h5s"))).seconds == 7205

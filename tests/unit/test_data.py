@@ -56,7 +56,7 @@ def test_missing_file_and_bad_suffix(tmp_path: Path):
 def test_non_utf8_names_the_fix(tmp_path: Path):
     p = tmp_path / "latin.csv"
     p.write_bytes("name,label\ncaf\xe9,a\nna\xefve,b\n".encode("latin-1"))
-    with pytest.raises(DataError, match="not valid UTF-8.*iconv"):
+    with pytest.raises(DataError, match=r"not valid UTF-8 \(line 2, byte 14: 0xe9\).*iconv"):
         load_dataset(p)
 
 
@@ -281,3 +281,33 @@ def test_unlabelled_of_the_wrong_kind_for_a_folder(tmp_path: Path):
         pool.touch()
         with pytest.raises(DataError, match=f"--unlabelled {pool} holds no image files"):
             load_dataset(tmp_path / "photos", unlabelled=pool)
+
+
+def test_a_pool_is_not_the_labelled_data_and_its_messages_name_its_flag(tmp_path: Path):
+    p = tmp_path / "data.csv"
+    pd.DataFrame({"x": range(8), "label": ["a", "b"] * 4}).to_csv(p, index=False)
+    with pytest.raises(DataError, match="is the --data itself"):
+        load_dataset(p, unlabelled=p)
+    empty = tmp_path / "pool.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="Point --unlabelled at"):
+        load_dataset(p, unlabelled=empty)
+
+
+def test_a_folder_one_level_too_high_names_the_right_one(tmp_path: Path):
+    from PIL import Image
+
+    for k, c in enumerate(("cat", "dog")):
+        (tmp_path / "data" / "extra" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), (i * 40, k * 90, 0)).save(tmp_path / "data" / "extra" / c / f"{i}.png")
+    with pytest.raises(DataError, match=r"pass --data .*extra instead"):
+        load_dataset(tmp_path / "data")
+    assert len(load_dataset(tmp_path / "data" / "extra")) == 6
+
+
+def test_unparseable_tables_say_what_to_fix(tmp_path: Path):
+    p = tmp_path / "ragged.csv"
+    p.write_text("a,b,label\n1,2,x\n1,2,3,y\n")
+    with pytest.raises(DataError, match="as many fields as the header"):
+        load_dataset(p)

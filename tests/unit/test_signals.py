@@ -179,3 +179,33 @@ def test_signal_inside_a_trials_own_storage_write_waits_for_the_write(tmp_path, 
     )
     assert clean == shield, [(t.state, t.user_attrs) for t in trials]
     assert not _stray_threads()
+
+
+CALLBACK_OVERRUN = """
+import ctypes, time
+from automl.search.budget import DeadlineReached, hard_deadline
+
+libc = ctypes.CDLL(None)
+CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+
+def slow_compare(a, b):  # Python called back from C, as XGBoost calls its data iterator
+    time.sleep(0.005)
+    return a[0] - b[0]
+
+values = (ctypes.c_int * 40)(*range(40, 0, -1))
+try:
+    with hard_deadline(0.05):
+        libc.qsort(values, len(values), ctypes.sizeof(ctypes.c_int), CMP(slow_compare))
+    print("ran to the end")
+except DeadlineReached:
+    print("deadline reached")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGALRM"), reason="the hard deadline needs SIGALRM")
+def test_a_deadline_inside_a_c_callback_prints_nothing_and_still_ends_the_block():
+    # The alarm fires inside the Python callback; the exception cannot cross qsort's C frames.
+    # Python would print "Exception ignored ..." with a traceback, and the block would run on.
+    out = subprocess.run([sys.executable, "-c", CALLBACK_OVERRUN], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "deadline reached", out.stdout + out.stderr
+    assert "Exception ignored" not in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -145,4 +145,6 @@ def test_trees_on_image_embeddings_need_more_images_than_dimensions(monkeypatch,
     assert any("xgboost" in n and "1280 dimensions" in n for n in space.notes) is not kept
     # Tables keep their trees at any size.
     table = DataProfile(modality="tabular", n_rows=40, n_classes=2, class_counts={"a": 20, "b": 20})
-    assert "xgboost" in build_space({"learners": {"xgboost": {}}, "features": {"tabular": {}}}, table).learners
+    assert (
+        "xgboost" in build_space({"learners": {"xgboost": {}}, "features": {"tabular": {}}}, table).learners
+    )
