@@ -110,8 +110,23 @@ def scan_flat_folder(
         notes.append(f"Skipped {len(bad)} unusable {kind} file(s): " + "; ".join(bad[:10]))
         log.warning(notes[-1])
     if not good:
-        raise DataError(f"No usable {kind} files in {root} (looked for {', '.join(sorted(suffixes))}).")
+        held = _what_it_holds(root) if root.is_dir() else ""
+        raise DataError(
+            f"No usable {kind} files in {root} (looked for {', '.join(sorted(suffixes))}){held}. "
+            f"Pass {kind} files, or use a model trained on the kind of files this holds."
+        )
     return np.array(good, dtype=object), notes
+
+
+def _what_it_holds(root: Path, top: int = 3) -> str:
+    """ "; it holds 12 .wav, 1 .txt": what is there instead, by file type."""
+    counts: dict[str, int] = {}
+    for f in visible_files(root):
+        counts[f.suffix.lower() or "(no extension)"] = counts.get(f.suffix.lower() or "(no extension)", 0) + 1
+    if not counts:
+        return "; it holds no files"
+    kinds = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    return "; it holds " + ", ".join(f"{n} {ext}" for ext, n in kinds)
 
 
 def _listed_files(listing: Path, suffixes: set[str], kind: str) -> list[Path]:
