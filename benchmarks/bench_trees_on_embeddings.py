@@ -1,6 +1,7 @@
-"""Trees vs the linear probe on frozen embeddings, by CV on each dataset's `train` only: the
-evidence behind leaving XGBoost out of image searches with fewer labelled images than
-embedding dimensions (`_xgb_suits` in automl/components/learners/classical.py).
+"""Trees and sparse (l1, elastic-net) logistic regression vs the linear probe on frozen
+embeddings, by CV on each dataset's `train` only: the evidence behind leaving XGBoost and the
+sparse penalties out of image searches with fewer labelled images than embedding dimensions
+(`_xgb_suits` and `_logreg_space` in automl/components/learners/classical.py).
 
     python benchmarks/bench_trees_on_embeddings.py [--datasets cifar10-few fsdd-few] [--repeats 2]
 
@@ -13,15 +14,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from bench_suggest_strategies import embeddings  # benchmarks/ is on sys.path when run as a script
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from automl.components.learners.classical import ProbeClassifier, XGBoostClassifier
+from automl.components.learners.classical import ProbeClassifier, XGBoostClassifier, _build_logreg
 from automl.components.runtime import Runtime
 
-LEARNERS = {
+_SEED0: Any = type("Ctx", (), {"seed": 0})  # all _build_logreg reads of its context
+
+LEARNERS: dict[str, Callable[[], Any]] = {
     "probe": lambda: ProbeClassifier(),
     "xgboost defaults": lambda: XGBoostClassifier(),
     "xgboost depth 2, lr 0.1, 300": lambda: XGBoostClassifier(
@@ -31,6 +36,11 @@ LEARNERS = {
         max_depth=6, learning_rate=0.03, n_estimators=500, colsample_bytree=0.3
     ),
 }
+for _penalty in ("l1", "elasticnet"):
+    for _c in (0.03, 0.3, 3.0, 30.0):
+        LEARNERS[f"{_penalty}, C {_c}"] = lambda p=_penalty, c=_c: _build_logreg(
+            {"penalty": p, "C": c, "l1_ratio": 0.5}, _SEED0
+        )
 
 
 def main() -> None:

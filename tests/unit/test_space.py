@@ -133,7 +133,9 @@ def test_start_points_can_set_values(profile):
 
 
 @pytest.mark.parametrize("per_class, kept", [(20, False), (200, True)])
-def test_trees_on_image_embeddings_need_more_images_than_dimensions(monkeypatch, per_class, kept):
+def test_trees_and_sparse_penalties_on_image_embeddings_need_more_images_than_dimensions(
+    monkeypatch, per_class, kept
+):
     from automl.components.images import backbones
     from automl.data.profile import DataProfile
 
@@ -142,6 +144,10 @@ def test_trees_on_image_embeddings_need_more_images_than_dimensions(monkeypatch,
     profile = DataProfile(modality="image", n_rows=10 * per_class, n_classes=10, class_counts=counts)
     space = build_space({"learners": {"probe": {}, "xgboost": {}}, "features": {"image_embed": {}}}, profile)
     assert ("xgboost" in space.learners) is kept
+    logreg = build_space({"learners": {"logreg": {}}, "features": {"image_embed": {}}}, profile).learners[
+        "logreg"
+    ]
+    assert set(logreg["penalty"].choices) == ({"l2", "l1", "elasticnet"} if kept else {"l2"})
     assert any("xgboost" in n and "1280 dimensions" in n for n in space.notes) is not kept
     # Tables keep their trees at any size.
     table = DataProfile(modality="tabular", n_rows=40, n_classes=2, class_counts={"a": 20, "b": 20})
