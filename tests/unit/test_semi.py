@@ -58,6 +58,28 @@ def test_rounds_stop_at_the_time_limit():
     assert PseudoLabelClassifier(LogisticRegression(), **kw).set_runtime(limited).fit(X, y).rounds_ == 1
 
 
+def test_rounds_keep_the_probes_c_chosen_on_the_true_labels_and_weigh_pseudo_labels():
+    import numpy as np
+
+    from automl.components.learners.classical import ProbeClassifier
+
+    X, y, pool = make_data()
+    labelled_only = ProbeClassifier().fit(X, y)
+    model = PseudoLabelClassifier(ProbeClassifier(), threshold=0.6, rounds=2, weight=0.3, max_ratio=3.0)
+    model.set_runtime(Runtime(unlabelled=pool)).fit(X, y)
+    assert model.rounds_ == 2 and model.n_pseudo_ > 0
+    # The rounds refit at the C tuned on the labelled rows, without another inner C path.
+    assert model.base_.n_cs == 1 and model.base_.C_ == labelled_only.C_
+    # Weights count: a row of weight 2 is two copies of it, a row of weight 0 is no row.
+    X2, y2 = pd.concat([X, X.iloc[:5]]), np.concatenate([y, y[:5]])
+    w = np.r_[np.ones(len(y)), np.zeros(5)]
+    w[:5] = 2
+    fixed = dict(c_low=1.0, c_high=1.0, n_cs=1)
+    copies = ProbeClassifier(**fixed).fit(X2, y2).model_.coef_
+    weighted = ProbeClassifier(**fixed).fit(X2, y2, sample_weight=w).model_.coef_
+    assert np.allclose(copies, weighted, atol=1e-4)
+
+
 def test_space_has_semi_only_with_a_pool():
     X, y, pool = make_data()
     without = profile_dataset(Dataset(Modality.TABULAR, X, y, "t"))

@@ -167,10 +167,11 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             class_weight=None if self.class_weight == "none" else "balanced",
         )
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         from sklearn.model_selection import StratifiedKFold
 
         X = self._dense(X)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         # With fewer rows than features (200 images, 1280-d embeddings) the L2 solution lies in
         # the span of the rows: fitting on their coordinates in that span gives the same
         # predictions at a fraction of the cost (rank <= rows). X alone decides the span, so no
@@ -182,17 +183,20 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         X = self._project(X)
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
         cs = np.logspace(np.log10(self.c_low), np.log10(self.c_high), self.n_cs)
-        k = min(self.inner_folds, int(np.bincount(y_enc).min()))
+        k = min(self.inner_folds, int(np.bincount(y_enc).min())) if len(cs) > 1 else 0
         losses = np.zeros(len(cs))
         if k >= 2:
             for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(X, y_enc):
                 model = self._model(cs[0], warm=True)
                 for j, C in enumerate(cs):
-                    model.set_params(C=C).fit(X[tr], y_enc[tr])
+                    model.set_params(C=C).fit(X[tr], y_enc[tr], sample_weight=None if w is None else w[tr])
                     p = np.clip(model.predict_proba(X[va]), 1e-7, 1)
                     losses[j] -= np.log(p[np.arange(len(va)), y_enc[va]]).sum()
-        self.C_ = float(cs[int(np.argmin(losses))]) if k >= 2 else 1.0
-        self.model_ = self._model(self.C_).fit(X, y_enc)
+        self.C_ = float(cs[int(np.argmin(losses))]) if k >= 2 or len(cs) == 1 else 1.0
+        self.model_ = self._model(self.C_).fit(X, y_enc, sample_weight=w)
+        # What a refit on more rows of the same kind may keep instead of tuning again (a
+        # pseudo-labelling round: C chosen on the true labels, not on the model's own guesses).
+        self.tuned_params_ = {"c_low": self.C_, "c_high": self.C_, "n_cs": 1}
         return self
 
     @staticmethod
