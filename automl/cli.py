@@ -310,6 +310,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
     )
+    if frame.empty:
+        raise AutoMLError(
+            f"No item of --pool {args.pool} can be suggested: every one is labelled already (in the "
+            "model's training data or --labelled), a copy, or a near-duplicate of a labelled item. "
+            "Pass a pool of items that have no label yet."
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(f"wrote {len(frame)} suggestions to {args.out}")

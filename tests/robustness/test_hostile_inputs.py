@@ -874,6 +874,13 @@ CASES: list[Case] = [
         why="the checks up front pass /proc for root; the write itself must not leak a traceback",
     ),
     Case(
+        "suggest-pool-all-labelled",
+        both(iris(), model("iris_model")),
+        ["suggest", "--model", "{model}", "--pool", "{data}", "--out", "{pred}", "--n", "5"],
+        words=("--pool", "labelled"),
+        why="an empty list of items to label, with exit 0, reads as success",
+    ),
+    Case(
         "pred-model-missing",
         both(iris(), extra(model=lambda c: c.tmp / "nomodel")),
         P(),
