@@ -120,13 +120,12 @@ def scan_flat_folder(
 
 def _what_it_holds(root: Path, top: int = 3) -> str:
     """ "; it holds 12 .wav, 1 .txt": what is there instead, by file type."""
-    counts: dict[str, int] = {}
-    for f in visible_files(root):
-        counts[f.suffix.lower() or "(no extension)"] = counts.get(f.suffix.lower() or "(no extension)", 0) + 1
+    from collections import Counter
+
+    counts = Counter(f.suffix.lower() or "(no extension)" for f in visible_files(root))
     if not counts:
         return "; it holds no files"
-    kinds = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
-    return "; it holds " + ", ".join(f"{n} {ext}" for ext, n in kinds)
+    return "; it holds " + ", ".join(f"{n} {ext}" for ext, n in counts.most_common(top))
 
 
 def _listed_files(listing: Path, suffixes: set[str], kind: str) -> list[Path]:

@@ -31,28 +31,25 @@ READ_FIXES = {
 }
 
 
-NEWLINE = b"\n"
-
-
 def first_bad_utf8(path: Path, chunk: int = 1 << 20) -> str | None:
     """Where the first byte that is not UTF-8 is ("line 3, byte 15: 0xe9"), or None. The
     parser's own position counts from the start of its buffer, not of the file."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
+    offset, lines = 0, 1
     with open(path, "rb") as f:
         while block := f.read(chunk):
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as e:
-                # The decoder's buffer holds the tail of the last block: e.start counts from it.
-                at = offset - len(e.object) + len(block) + e.start
-                with open(path, "rb") as g:
-                    head = g.read(at + 1)
-                line = head[:at].count(NEWLINE) + 1
-                return f"line {line}, byte {at}: 0x{head[at]:02x}"
+                # e.object is the decoder's held-back tail of the last block (a partial
+                # character, no newline in it) followed by this block.
+                at = offset - (len(e.object) - len(block)) + e.start
+                line = lines + e.object[: e.start].count(b"\n")
+                return f"line {line}, byte {at}: 0x{e.object[e.start]:02x}"
             offset += len(block)
+            lines += block.count(b"\n")
     return None
 
 
