@@ -1,7 +1,9 @@
 """SetFit variants (top layers only, training precision): what they cost and score. Train only.
 
 Each configuration ``ENCODER:LAYERS[:LR[:PAIRS]]`` (LAYERS 0 = all layers; LR defaults to
-SetFit's 2e-5, PAIRS, the rounds of pairs drawn per row, to 20), at each ``--precision`` of the training steps' forward pass, is cross-validated with 5
+SetFit's 2e-5, PAIRS, the rounds of pairs drawn per row, to 20), at each ``--precision`` of the
+training steps' forward pass, or ``package:ENCODER`` (the ``setfit`` package itself with that
+body at its few-shot recipe, pip install 'automl[bench]'), is cross-validated with 5
 stratified folds of each dataset's ``train`` (one partition per ``--seeds``), SetFit at its
 defaults otherwise. Prints held-out fold accuracy (mean and spread over folds and partitions)
 and the seconds a fit took. This is the train-side evidence for ``train_layers`` and for
@@ -24,10 +26,34 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from automl.components.runtime import PRECISION_ENV, Runtime
+from automl.components.text.encoders import ENCODERS
 from automl.components.text.finetune import SetFitClassifier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def package_fit_predict(encoder: str, seed: int, X, y, X_val) -> np.ndarray:
+    """The `setfit` package's few-shot recipe (20 pair iterations, one epoch, batch 16): pairs
+    drawn per row and a cosine-similarity loss, each pair's sentences embedded separately."""
+    import tempfile
+
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    classes, y_id = np.unique(y, return_inverse=True)
+    model = SetFitModel.from_pretrained(ENCODERS.get(encoder).resolve())
+    args = TrainingArguments(
+        batch_size=16,
+        num_epochs=1,
+        num_iterations=20,
+        seed=seed,
+        output_dir=tempfile.mkdtemp(),
+        report_to="none",
+    )
+    train = Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]})
+    Trainer(model=model, args=args, train_dataset=train).train()
+    return classes[np.asarray(model.predict(list(X_val))).astype(int)]
 
 
 def main() -> None:
@@ -37,26 +63,37 @@ def main() -> None:
     ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--folds", type=int, default=5, help="score only the first K of the 5 folds")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     rows = []
     for name in args.datasets:
         df = pd.read_csv(DATA / name / "train.csv")
         X, y = df["text"].to_numpy(dtype=object), df["label"].to_numpy()
         for config, precision in [(c, p) for c in args.configs for p in args.precision]:
             os.environ[PRECISION_ENV] = precision
-            encoder, layers, *rest = config.split(":")
+            package = config.startswith("package:")
+            spec = config.removeprefix("package:")
+            encoder, layers, *rest = spec.split(":") if ":" in spec else (spec, "0")
             lr = float(rest[0]) if rest else 2e-5
             pairs = int(rest[1]) if len(rest) > 1 else 20
             scores, seconds = [], []
             for seed in range(args.seeds):
-                for tr, va in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
-                    clf = SetFitClassifier(
-                        encoder=encoder, train_layers=int(layers), lr=lr, pairs=pairs, seed=seed
-                    )
+                folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y)
+                for tr, va in list(folds)[: args.folds]:
                     t0 = time.perf_counter()
-                    clf.set_runtime(Runtime(time_limit=1e9, n_jobs=args.threads)).fit(X[tr], y[tr])
+                    if package:
+                        pred = package_fit_predict(encoder, seed, X[tr], y[tr], X[va])
+                    else:
+                        clf = SetFitClassifier(
+                            encoder=encoder, train_layers=int(layers), lr=lr, pairs=pairs, seed=seed
+                        )
+                        clf.set_runtime(Runtime(time_limit=1e9, n_jobs=args.threads)).fit(X[tr], y[tr])
+                        pred = clf.predict(X[va])
                     seconds.append(time.perf_counter() - t0)
-                    scores.append(float((clf.predict(X[va]) == y[va]).mean()))
+                    scores.append(float((pred == y[va]).mean()))
                     print(
                         f"{name} {config} {precision} seed {seed}: {scores[-1]:.3f} ({seconds[-1]:.0f} s)",
                         flush=True,
