@@ -22,7 +22,7 @@ from automl.config import (
     check_tracking_uri,
     redact_url,
 )
-from automl.exceptions import AutoMLError, LabelColumnUnknown
+from automl.exceptions import AutoMLError, LabelColumnUnknown, first_line
 from automl.logger import log
 
 
@@ -371,9 +371,7 @@ def experiment_urls(uri: str, base: str) -> list[tuple[str, str]]:
     try:
         experiments = MlflowClient(tracking_uri=uri).search_experiments()
     except Exception as e:
-        log.warning(
-            "Could not list the experiments in %s (%s).", redact_url(uri), str(e).splitlines()[0][:200]
-        )
+        log.warning("Could not list the experiments in %s (%s).", redact_url(uri), first_line(e, 200))
         return []
     return [
         (e.name, f"{base}/#/experiments/{e.experiment_id}?workflowType=machine_learning")
@@ -407,7 +405,7 @@ def _run_row(path: Path) -> str | None:
             f"{s['budget']:>8}  {s['finished_at']}"
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        why = f"no {e} entry" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        why = f"no {e} entry" if isinstance(e, KeyError) else first_line(e)
         log.warning(
             "Skipping %s: not a complete search summary (%s). The search may have been "
             "interrupted; re-run it to rewrite the file.",

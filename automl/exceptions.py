@@ -36,3 +36,14 @@ def show_values(values, limit: int = 5) -> str:
     plain = [v.item() if hasattr(v, "item") and callable(v.item) else v for v in items[:limit]]
     shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in plain)
     return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def first_line(error: BaseException | str, limit: int = 300) -> str:
+    """The first line of an error's text, at most ``limit`` characters: what a one-line
+    message can quote of a library's multi-line error. An error with no text (``OSError()``)
+    gives its type's name rather than nothing."""
+    text = error if isinstance(error, str) else str(error)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines:
+        return lines[0].strip()[:limit]
+    return "" if isinstance(error, str) else type(error).__name__

@@ -8,7 +8,7 @@ import numpy as np
 
 from automl.data.dataset import Dataset, Modality
 from automl.data.folders import duplicates_across_classes, scan_class_folders, scan_flat_folder
-from automl.exceptions import DataError
+from automl.exceptions import DataError, first_line
 from automl.logger import log
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
@@ -32,7 +32,7 @@ def check_clip(path: Path) -> str | None:
     try:
         data, _ = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:
-        return f"unreadable: {str(e).splitlines()[0][:80]}"
+        return f"unreadable: {first_line(e, 80)}"
     if data.size == 0:
         return "empty"
     if float(np.abs(data).max()) < SILENCE_PEAK:

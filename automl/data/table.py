@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from automl.exceptions import DataError, LabelColumnUnknown, show_values
+from automl.exceptions import DataError, LabelColumnUnknown, first_line, show_values
 from automl.logger import log
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".json"}
@@ -84,7 +84,7 @@ def read_table(path: Path, flag: str = "--data") -> pd.DataFrame:
             "UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`."
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
-        first = (str(e).splitlines() or [""])[0].strip()
+        first = first_line(e)
         raise DataError(
             f"Cannot read {path} as a {suffix[1:].upper()} table ({first}). {READ_FIXES[suffix]}"
         ) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from automl.exceptions import ModelError
+from automl.exceptions import ModelError, first_line
 from automl.logger import log
 
 MLFLOW_SCHEMES = ("runs:/", "models:/", "mlflow-artifacts:/")
@@ -78,7 +78,7 @@ def _download(uri: str, tracking_uri: str | None) -> Path:
             f" at {tracking_uri}" if tracking_uri else " (no --tracking-uri given: MLflow's default store)"
         )
         raise ModelError(
-            f"Cannot fetch the MLflow model {uri}{where}: {str(e).splitlines()[0][:300]}. "
+            f"Cannot fetch the MLflow model {uri}{where}: {first_line(e, 300)}. "
             "Check the URI and pass the tracking server with --tracking-uri."
         ) from None
     bundles = sorted(local.glob("artifacts/*/bundle.json"))

@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 
 from automl.data.profile import DataProfile
-from automl.exceptions import AutoMLError
+from automl.exceptions import AutoMLError, first_line
 from automl.logger import log
 from automl.search.objective import MAX_OOF_VALUES
 from automl.search.study import Problem, make_storage, stored_problem
@@ -86,7 +86,7 @@ def _read_json(path: Path, run_dir: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except ValueError as e:
         raise AutoMLError(
-            f"{path} is not valid JSON ({str(e).splitlines()[0]}): the search may have been "
+            f"{path} is not valid JSON ({first_line(e)}): the search may have been "
             "interrupted while writing it. Re-run the search (the same --study resumes) to rewrite it."
         ) from None
     if not isinstance(data, dict):

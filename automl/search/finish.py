@@ -20,7 +20,7 @@ from automl.components.pretrain.checkpoint import collect_curves
 from automl.config import SearchConfig, redact_url
 from automl.data.dataset import Dataset
 from automl.data.profile import DataProfile
-from automl.exceptions import AutoMLError
+from automl.exceptions import AutoMLError, first_line
 from automl.export.refit import refit_and_save
 from automl.labelling.class_mix import oof_confusion
 from automl.logger import log
@@ -278,7 +278,7 @@ def refit_or_fall_back(
         fallback = ShipPlan.single(trial)
         log.warning(
             "The refit of the chosen model did not finish (%s); exporting the next-best trial instead: %s",
-            first_error.splitlines()[0][:300],
+            first_line(first_error, 300),
             fallback.describe(),
         )
         try:
@@ -296,7 +296,7 @@ def refit_or_fall_back(
         except (Exception, DeadlineReached) as e:
             first_error = f"{type(e).__name__}: {e}"
     raise AutoMLError(
-        f"No model could be refitted and saved ({first_error.splitlines()[0][:300]}). "
+        f"No model could be refitted and saved ({first_line(first_error, 300)}). "
         "The study keeps every trial: re-run the same command with a larger --budget."
     )
 
@@ -374,7 +374,7 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
         failures = [
             t.user_attrs.get("error", "") for t in study.trials if t.state == optuna.trial.TrialState.FAIL
         ]
-        first = failures[0].splitlines()[0] if failures else "no trial finished in time"
+        first = first_line(failures[0]) if failures else "no trial finished in time"
         raise AutoMLError(
             f"No trial completed, so there is no model to export ({first}). Give the "
             "search a larger --budget, or check the failures in the log/MLflow."
@@ -495,5 +495,5 @@ def register_shipped(config: SearchConfig, parent: str | None, shipped: ShipPlan
         log.warning(
             "Could not register the model as %r in MLflow: %s. It is saved in the model folder.",
             config.register,
-            str(e).splitlines()[0][:300],
+            first_line(e, 300),
         )

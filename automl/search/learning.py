@@ -28,6 +28,7 @@ import pandas as pd
 from automl.components.base import BuildContext
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan
+from automl.exceptions import first_line
 from automl.labelling.curve import LearningCurve, fit_learning_curve, subsample_per_class
 from automl.labelling.issues import find_label_issues, to_frame
 from automl.logger import log
@@ -92,11 +93,9 @@ def measure_curves(
                 curve, sizes, scores = _measure(trial, X, y, first, metric, ctx, folds)
         except (DeadlineReached, Exception) as e:
             # The first line: a library's error may carry its native stack trace after it.
-            first_line = (str(e).splitlines() or [""])[0][:300]
-            out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {first_line}")
-            log.info(
-                "Learning curve of trial %d not measured: %s: %s", trial.number, type(e).__name__, first_line
-            )
+            why = first_line(e, 300)
+            out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {why}")
+            log.info("Learning curve of trial %d not measured: %s: %s", trial.number, type(e).__name__, why)
             continue
         end -= time.monotonic() - t0
         out["curves"].append(

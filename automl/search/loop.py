@@ -14,6 +14,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
+from automl.exceptions import first_line
 from automl.logger import log
 from automl.pipeline.metrics import MetricInfo
 from automl.search.budget import Deadline
@@ -61,7 +62,7 @@ class TrialLog:
                     "Could not log trial %d to the tracker (%s); %d trial(s) are kept and sent when "
                     "it answers.",
                     rec.number,
-                    str(e).splitlines()[0][:120],
+                    first_line(e, 120),
                     len(self.pending),
                 )
                 self._failing = True

@@ -12,6 +12,7 @@ import optuna
 from automl.components.base import EXPENSIVE_COST, EXPENSIVE_TRIAL_SHARE, LEARNERS, BuildContext
 from automl.components.runtime import Unaffordable
 from automl.data.splits import FoldPlan
+from automl.exceptions import first_line
 from automl.logger import log
 from automl.pipeline.calibration import expected_calibration_error, log_loss
 from automl.pipeline.metrics import MetricInfo
@@ -248,7 +249,7 @@ def describe_trial(rec: TrialRecord, metric: str) -> str:
         else (f"after {len(rec.fold_scores)} fold(s)" if rec.fold_scores else "")
     )
     took = (rec.end_ms - rec.start_ms) / 1000
-    why = f" ({rec.error.splitlines()[0]})" if rec.error and rec.state != "COMPLETE" else ""
+    why = f" ({first_line(rec.error)})" if rec.error and rec.state != "COMPLETE" else ""
     return f"trial {rec.number} {rec.state.lower()} {score} in {took:.1f}s: {spec_line}{why}"
 
 

@@ -16,7 +16,7 @@ import optuna
 from automl.config import redact_url
 from automl.data.profile import DataProfile
 from automl.data.splits import FoldPlan
-from automl.exceptions import ConfigError, DataError
+from automl.exceptions import ConfigError, DataError, first_line
 
 # The states of a trial that has ended, and will never run again.
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -105,7 +105,7 @@ def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.stora
     except Exception as e:
         raise ConfigError(
             f"Cannot open the Optuna storage {redact_url(url)}: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}. Check the URL (e.g. "
+            f"{first_line(e)}. Check the URL (e.g. "
             "sqlite:///path/optuna.db or postgresql://user@host:5432/db) and that "
             "the database server is running."
         ) from None

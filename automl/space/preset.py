@@ -28,7 +28,7 @@ import yaml
 
 from automl.components.base import FEATURES, LEARNERS, SEMI, ComponentInfo
 from automl.data.profile import DataProfile
-from automl.exceptions import SearchSpaceError
+from automl.exceptions import SearchSpaceError, first_line
 from automl.logger import log
 from automl.space.domains import CategoricalDomain, Domain, Fixed
 from automl.space.spec import SSL_METHOD
@@ -108,7 +108,7 @@ def load_space(path: str | Path | None, profile: DataProfile, budget: float | No
         # One line: PyYAML's own message spans several, with excerpts and carets.
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = getattr(e, "problem", None) or first_line(e)
         raise SearchSpaceError(
             f"{path} is not valid YAML: {problem}{where}. Fix the file there (a YAML linter shows the spot)."
         ) from None

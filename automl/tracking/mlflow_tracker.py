@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.config import check_tracking_uri, redact_url
-from automl.exceptions import ConfigError
+from automl.exceptions import ConfigError, first_line
 from automl.logger import log
 from automl.tracking.base import TrialRecord
 
@@ -53,7 +53,7 @@ def _reason(error: Exception) -> str:
     wrappers MLflow and urllib3 put around it."""
     text = str(error)
     errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-    reason = errno.group(0) if errno else (text.splitlines()[0][:200] if text else type(error).__name__)
+    reason = errno.group(0) if errno else first_line(error, 200)
     return redact_url(reason) or reason
 
 
@@ -88,7 +88,7 @@ class MlflowTracker:
                 self.client = MlflowClient(tracking_uri=tracking_uri)
         except Exception as e:
             raise ConfigError(
-                f"--tracking-uri {redact_url(tracking_uri)} cannot be used: {str(e).splitlines()[0][:200]}"
+                f"--tracking-uri {redact_url(tracking_uri)} cannot be used: {first_line(e, 200)}"
             ) from None
         try:
             self._ready()

@@ -28,3 +28,19 @@ def test_library_warnings_reach_the_user_only_with_verbose(flag, routing, shown)
     ).stderr
     assert ("lbfgs failed to converge" in err) == shown
     assert routing == "plain" or "the automl logger still speaks" in err
+
+
+@pytest.mark.parametrize(
+    "error, limit, expected",
+    [
+        (OSError(), 300, "OSError"),  # no text: the type, not an IndexError
+        (ValueError("\n  bad value\nnative stack frame 1\n"), 300, "bad value"),
+        (RuntimeError("x" * 500), 40, "x" * 40),
+        ("", 300, ""),
+        ("plain text\nmore", 300, "plain text"),
+    ],
+)
+def test_first_line_quotes_one_line_of_any_error(error, limit, expected):
+    from automl.exceptions import first_line
+
+    assert first_line(error, limit) == expected
