@@ -23,37 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import setfit_package_fit_predict  # benchmarks/ is on sys.path when run as a script
 from sklearn.model_selection import StratifiedKFold
 
 from automl.components.runtime import PRECISION_ENV, Runtime
-from automl.components.text.encoders import ENCODERS
 from automl.components.text.finetune import SetFitClassifier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
-def package_fit_predict(encoder: str, seed: int, X, y, X_val) -> np.ndarray:
-    """The `setfit` package's few-shot recipe (20 pair iterations, one epoch, batch 16): pairs
-    drawn per row and a cosine-similarity loss, each pair's sentences embedded separately."""
-    import tempfile
-
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-
-    classes, y_id = np.unique(y, return_inverse=True)
-    model = SetFitModel.from_pretrained(ENCODERS.get(encoder).resolve())
-    args = TrainingArguments(
-        batch_size=16,
-        num_epochs=1,
-        num_iterations=20,
-        seed=seed,
-        output_dir=tempfile.mkdtemp(),
-        report_to="none",
-    )
-    train = Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]})
-    Trainer(model=model, args=args, train_dataset=train).train()
-    return classes[np.asarray(model.predict(list(X_val))).astype(int)]
 
 
 def main() -> None:
@@ -85,7 +62,7 @@ def main() -> None:
                 for tr, va in list(folds)[: args.folds]:
                     t0 = time.perf_counter()
                     if package:
-                        pred = package_fit_predict(encoder, seed, X[tr], y[tr], X[va])
+                        pred = setfit_package_fit_predict(encoder, seed, X[tr], y[tr], X[va])
                     else:
                         clf = SetFitClassifier(
                             encoder=encoder, train_layers=int(layers), lr=lr, pairs=pairs, seed=seed

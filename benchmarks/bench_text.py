@@ -22,7 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import search_and_predict, timed  # benchmarks/ is on sys.path when run as a script
+from common import (  # benchmarks/ is on sys.path when run as a script
+    search_and_predict,
+    setfit_package_fit_predict,
+    timed,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 LONG = Path(__file__).resolve().parent / "longdocs"
@@ -71,31 +75,12 @@ def probe(name: str, encoder: str) -> float:
 def setfit_package(name: str, seed: int, body: str) -> float | None:
     """SetFit's documented few-shot recipe: 20 pair iterations, one epoch, batch 16."""
     try:
-        from datasets import Dataset
-        from setfit import SetFitModel, Trainer, TrainingArguments
+        import setfit  # noqa: F401
     except ImportError:
         print("setfit is not installed (pip install 'automl[bench]'); skipping that baseline")
         return None
-    from automl.components.text.encoders import ENCODERS
-
     (X, y), (Xt, yt) = split(name, "train"), split(name, "test")
-    classes, y_id = np.unique(y, return_inverse=True)
-    model = SetFitModel.from_pretrained(ENCODERS.get(body).resolve())
-    args = TrainingArguments(
-        batch_size=16,
-        num_epochs=1,
-        num_iterations=20,
-        seed=seed,
-        output_dir=tempfile.mkdtemp(),
-        report_to="none",
-    )
-    Trainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]}),
-    ).train()
-    pred = classes[np.asarray(model.predict(list(Xt))).astype(int)]
-    return float((pred == yt).mean())
+    return float((setfit_package_fit_predict(body, seed, X, y, Xt) == yt).mean())
 
 
 def automl(name: str, budget: str, seed: int, work: Path) -> float:

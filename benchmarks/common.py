@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -71,3 +73,26 @@ def timed(fn, *args):
     t0 = time.perf_counter()
     value = fn(*args)
     return value, time.perf_counter() - t0
+
+
+def setfit_package_fit_predict(encoder: str, seed: int, X, y, X_val) -> np.ndarray:
+    """The `setfit` package's few-shot recipe (20 pair iterations, one epoch, batch 16): pairs
+    drawn per row and a cosine-similarity loss, each pair's sentences embedded separately."""
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from automl.components.text.encoders import ENCODERS
+
+    classes, y_id = np.unique(y, return_inverse=True)
+    model = SetFitModel.from_pretrained(ENCODERS.get(encoder).resolve())
+    args = TrainingArguments(
+        batch_size=16,
+        num_epochs=1,
+        num_iterations=20,
+        seed=seed,
+        output_dir=tempfile.mkdtemp(),
+        report_to="none",
+    )
+    train = Dataset.from_dict({"text": list(X), "label": [int(i) for i in y_id]})
+    Trainer(model=model, args=args, train_dataset=train).train()
+    return classes[np.asarray(model.predict(list(X_val))).astype(int)]
