@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.components.features.cached import shared_views
 from automl.components.runtime import Runtime, bind_runtime, pick_device
 from automl.data.load import load_inputs
 from automl.exceptions import ModelError
@@ -95,7 +96,8 @@ class Predictor:
             X = self.inputs_from_frame(X)
         elif isinstance(X, (list, tuple, pd.Series)):
             X = np.asarray(X, dtype=object)
-        return aligned_proba(self.bundle.pipeline, X, len(self.classes))
+        with shared_views():
+            return aligned_proba(self.bundle.pipeline, X, len(self.classes))
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes[self.predict_proba(X).argmax(1)]

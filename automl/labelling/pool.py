@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.components.features.cached import shared_views
 from automl.data.dataset import item_keys
 from automl.exceptions import DataError
 from automl.labelling.class_mix import ClassMix, estimate_class_mix
@@ -30,6 +31,8 @@ DEFAULT_STRATEGY = "balanced_margin"
 SVD_DIMS = 128  # sparse features (TF-IDF) are projected to this many dimensions for distances
 
 
+# One prediction's embeddings serve the diversity step too (the pool is embedded once).
+@shared_views()
 def suggest(
     model: str | Path,
     pool: str | Path,

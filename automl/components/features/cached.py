@@ -8,7 +8,11 @@ be searched for frozen-feature learners at the cost of a lookup.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +28,28 @@ from automl.timing import timed
 @lru_cache(maxsize=200_000)
 def _key_of(item: str) -> str:
     return str(item_keys(np.array([item], dtype=object))[0])
+
+
+# Vectors computed without a cache folder inside a ``shared_views()`` block, by configuration
+# and items. None outside such a block.
+_SHARED: ContextVar[dict[str, np.ndarray] | None] = ContextVar("shared_views", default=None)
+
+
+@contextmanager
+def shared_views() -> Iterator[None]:
+    """Within the block, featurisers that have no cache folder share what they compute, in
+    memory: the members of an exported ensemble that embed the same items with the same
+    backbone and resolution (five of seven in a cifar10-few ensemble) embed them once per
+    prediction instead of once each. Nothing is written, and the memory is freed at the end
+    of the outermost block."""
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
@@ -68,7 +94,13 @@ class CachedViewFeaturizer(UsesRuntime, TransformerMixin, BaseEstimator):
 
         cache_dir = self.runtime.cache_dir
         if not cache_dir:
-            return compute(np.arange(len(X)))
+            shared = _SHARED.get()
+            if shared is None:
+                return compute(np.arange(len(X)))
+            key = make_key(**config, items=hashlib.sha256("\n".join(keys).encode()).hexdigest())
+            if key not in shared:
+                shared[key] = compute(np.arange(len(X)))
+            return shared[key].copy()
         table = ArtifactCache(cache_dir).table(make_key(**config))
         seconds = self.runtime.one_off_seconds
         if seconds is None:
