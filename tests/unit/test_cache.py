@@ -116,7 +116,9 @@ def test_ensemble_members_with_one_featuriser_compute_it_once_per_prediction():
     members = [
         make_pipeline(_counting_featurizer(same, calls), LogisticRegression(C=c)) for c in (0.1, 1.0, 10.0)
     ]
-    other = make_pipeline(_counting_featurizer({"kind": "test", "backbone": "b2"}, calls), LogisticRegression())
+    other = make_pipeline(
+        _counting_featurizer({"kind": "test", "backbone": "b2"}, calls), LogisticRegression()
+    )
     ens = EnsembleClassifier(members + [other], [0.25] * 4)
     ens.members_ = [m.fit(X, y) for m in ens.members]
     ens.classes_ = np.array([0, 1])
