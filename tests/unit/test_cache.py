@@ -48,7 +48,7 @@ class _SlowFeaturizer:
     """A cached featuriser whose items take a fixed time each (the pool, embedded anew)."""
 
     @staticmethod
-    def make(seconds_per_item: float):
+    def make(seconds_per_item: float, backbone: str = "slow"):
         import time
 
         from automl.components.features.cached import CachedViewFeaturizer
@@ -59,7 +59,7 @@ class _SlowFeaturizer:
                 self.computed = 0
 
             def _config(self):
-                return {"kind": "test", "backbone": "slow"}
+                return {"kind": "test", "backbone": backbone}
 
             def _compute(self, items, view, seeds):
                 time.sleep(seconds_per_item * len(items))
@@ -84,57 +84,40 @@ def test_a_one_off_embedding_that_cannot_finish_is_skipped_and_keeps_its_chunks(
     assert slow.computed == 4 * CHUNK  # the cached chunk was not computed again
 
 
-def _counting_featurizer(config: dict, calls: list):
-    from automl.components.features.cached import CachedViewFeaturizer
-    from automl.components.runtime import Runtime
-
-    class Counting(CachedViewFeaturizer):
-        def __init__(self, views: int = 0, strength: float = 0.0, seed: int = 0):
-            self.views, self.strength, self.seed = views, strength, seed
-
-        def _config(self):
-            return config
-
-        def _compute(self, items, view, seeds):
-            calls.append(len(items))
-            return np.array([[float(len(str(i))), float(str(i)[-1] == "a")] for i in items])
-
-    return Counting().set_runtime(Runtime())  # no cache folder, as a saved model predicts
-
-
 def test_ensemble_members_with_one_featuriser_compute_it_once_per_prediction():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     from automl.components.features.cached import shared_views
+    from automl.components.runtime import Runtime
     from automl.pipeline.ensemble import EnsembleClassifier
 
     X = np.array([f"item-{i}{'ab'[i % 2]}" for i in range(20)], dtype=object)
     y = np.arange(20) % 2
-    calls: list[int] = []
-    same = {"kind": "test", "backbone": "b1"}
-    members = [
-        make_pipeline(_counting_featurizer(same, calls), LogisticRegression(C=c)) for c in (0.1, 1.0, 10.0)
-    ]
-    other = make_pipeline(
-        _counting_featurizer({"kind": "test", "backbone": "b2"}, calls), LogisticRegression()
-    )
-    ens = EnsembleClassifier(members + [other], [0.25] * 4)
+    # Three members on backbone b1, one on b2; no cache folder, as a saved model predicts.
+    b1 = [_SlowFeaturizer.make(0.0, "b1").set_runtime(Runtime()) for _ in range(3)]
+    b2 = _SlowFeaturizer.make(0.0, "b2").set_runtime(Runtime())
+    members = [make_pipeline(f, LogisticRegression(C=c)) for f, c in zip(b1 + [b2], (0.1, 1.0, 10.0, 1.0))]
+    ens = EnsembleClassifier(members, [0.25] * 4)
     ens.members_ = [m.fit(X, y) for m in ens.members]
     ens.classes_ = np.array([0, 1])
 
-    calls.clear()
-    plain = ens.predict_proba(X)
-    assert calls == [20] * 4  # without the block each member embeds the items itself
+    def computed() -> tuple[int, int]:
+        counts = sum(f.computed for f in b1), b2.computed
+        for f in b1 + [b2]:
+            f.computed = 0
+        return counts
 
-    calls.clear()
+    computed()
+    plain = ens.predict_proba(X)
+    assert computed() == (3 * 20, 20)  # without the block each member embeds the items itself
+
     with shared_views():
         shared = ens.predict_proba(X)
-        assert calls == [20, 20]  # once for b1's three members, once for b2
+        assert computed() == (20, 20)  # once for b1's three members, once for b2
         ens.predict_proba(X[:5])  # other items are other vectors, never another item's
-        assert calls == [20, 20, 5, 5]
+        assert computed() == (5, 5)
     np.testing.assert_array_equal(shared, plain)
 
-    calls.clear()
     ens.predict_proba(X)  # the block's memory is gone after it
-    assert calls == [20] * 4
+    assert computed() == (3 * 20, 20)
