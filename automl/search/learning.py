@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -85,19 +86,18 @@ def measure_curves(
             out.setdefault("skipped", []).append(why)
             log.info("Learning curve skipped: %s.", why)
             continue
-        import time
-
         t0 = time.monotonic()
         try:
-            with hard_deadline(end):
-                curve, sizes, scores = _measure(trial, X, y, first, metric, ctx, folds)
+            curve, sizes, scores = _measure(trial, X, y, first, metric, ctx, folds, end)
         except (DeadlineReached, Exception) as e:
             # The first line: a library's error may carry its native stack trace after it.
             why = first_line(e, 300)
             out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {why}")
             log.info("Learning curve of trial %d not measured: %s: %s", trial.number, type(e).__name__, why)
             continue
-        end -= time.monotonic() - t0
+        finally:
+            end -= time.monotonic() - t0
+        folds = scores.shape[1]
         out["curves"].append(
             {
                 "trial": trial.number,
@@ -152,23 +152,40 @@ def _measure(
     metric: MetricInfo,
     ctx: BuildContext,
     folds: int,
+    seconds: float,
 ) -> tuple[LearningCurve, list[float], np.ndarray]:
-    """The curve on the first ``folds`` folds of ``plan``; every size is scored on the same
-    folds, so the curve's shape is not one fold's difficulty against another's."""
+    """The curve on the first ``folds`` folds of ``plan``, within ``seconds``; every size is
+    scored on the same folds, so the curve's shape is not one fold's difficulty against
+    another's. When the time runs out after ``MIN_CURVE_FOLDS`` folds have finished, the curve
+    is made of those: the fold cost was estimated from the trial's full-size fits, and a
+    learner whose time does not shrink with the data (a fixed number of trees) runs over it."""
     spec = PipelineSpec.from_dict(trial.user_attrs["spec"])
     k = int(y.max()) + 1
     scores = np.full((len(FRACTIONS) + 1, folds), np.nan)
     full = trial.user_attrs.get("fold_scores") or []
     scores[-1, : min(len(full), folds)] = full[:folds]
-    per_class = []
-    for i in range(folds):
-        train, test = plan.split(i)
-        per_class.append(len(train) / k)
-        for j, fraction in enumerate(FRACTIONS):
-            sub = train[subsample_per_class(y[train], fraction, seed=i)]
-            fold_ctx = replace(ctx, runtime=replace(ctx.runtime, time_limit=None))
-            model = build_pipeline(spec, fold_ctx).fit(take(X, sub), y[sub])
-            scores[j, i] = metric.score(y[test], aligned_proba(model, take(X, test), k))
+    per_class: list[float] = []  # one entry per fold whose every size is scored
+    fold_ctx = replace(ctx, runtime=replace(ctx.runtime, time_limit=None))
+    try:
+        with hard_deadline(seconds):
+            for i in range(folds):
+                train, test = plan.split(i)
+                for j, fraction in enumerate(FRACTIONS):
+                    sub = train[subsample_per_class(y[train], fraction, seed=i)]
+                    model = build_pipeline(spec, fold_ctx).fit(take(X, sub), y[sub])
+                    scores[j, i] = metric.score(y[test], aligned_proba(model, take(X, test), k))
+                per_class.append(len(train) / k)
+    except DeadlineReached as e:
+        if len(per_class) < MIN_CURVE_FOLDS:
+            raise
+        log.info(
+            "Learning curve of trial %d: %d of %d folds finished in the time set aside (%s); the curve uses them.",
+            trial.number,
+            len(per_class),
+            folds,
+            e,
+        )
+    scores = scores[:, : len(per_class)]
     labels = float(np.mean(per_class))
     sizes = [f * labels for f in (*FRACTIONS, 1.0)]
     bounds = (0.0, 1.0) if metric.name in BOUNDED else None

@@ -389,12 +389,9 @@ def test_search_finds_planted_label_flips(tmp_path):
     assert pd.read_csv(tmp_path / "blobs.csv")["label"].tolist() == noisy.tolist()  # untouched
 
 
-def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
-    """The curve of a trial whose five folds' refits do not fit in the time set aside is
-    measured on as many folds as do (the same folds at every size), not skipped; below two
-    folds it is skipped with the reason."""
-    import json
-
+def _curve_study(trials):
+    """A study of finished trials, given as (CV, learner, fit seconds a fold, whole-schedule
+    seconds a fold or None), on 60 blobs; with the data, fold plan and build context."""
     import optuna
 
     from automl.components.base import BuildContext
@@ -402,8 +399,6 @@ def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
     from automl.data.dataset import Dataset, Modality
     from automl.data.profile import profile_dataset
     from automl.data.splits import make_fold_plan
-    from automl.pipeline.metrics import METRICS
-    from automl.search.learning import measure_curves
     from automl.space.spec import ComponentSpec, PipelineSpec
 
     X, y = make_blobs(n_samples=60, centers=3, cluster_std=4.0, random_state=0)
@@ -411,15 +406,28 @@ def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
     prof = profile_dataset(Dataset(Modality.TABULAR, df, y, "blobs"))
     plan = make_fold_plan(y, 5, 0, prof)
     study = optuna.create_study(direction="maximize")
-    for value, learner, fit, full in ((0.9, "logreg", 2.0, 10.0), (0.8, "extra_trees", 1.0, None)):
+    for value, learner, fit, full in trials:
         t = study.ask()
         t.set_user_attr("spec", PipelineSpec(ComponentSpec(learner, {})).to_dict())
         t.set_user_attr("fold_scores", [value] * 5)
         t.set_user_attr("fit_seconds", fit)
-        if full is not None:  # time-stopped: its whole schedule takes 10 s a fold, 15 s with the curve's 1.5
+        if full is not None:
             t.set_user_attr("full_fit_seconds", full)
         study.tell(t, value)
-    ctx = BuildContext(prof, runtime=Runtime())
+    return study, df, y, plan, BuildContext(prof, runtime=Runtime())
+
+
+def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
+    """The curve of a trial whose five folds' refits do not fit in the time set aside is
+    measured on as many folds as do (the same folds at every size), not skipped; below two
+    folds it is skipped with the reason."""
+    import json
+
+    from automl.pipeline.metrics import METRICS
+    from automl.search.learning import measure_curves
+
+    # Trial 0 is time-stopped: its whole schedule takes 10 s a fold, 15 s with the curve's 1.5.
+    study, df, y, plan, ctx = _curve_study([(0.9, "logreg", 2.0, 10.0), (0.8, "extra_trees", 1.0, None)])
     out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 35.0, tmp_path)
     assert out is not None
     first = out["curves"][0]
@@ -429,6 +437,44 @@ def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
     out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 20.0, tmp_path)
     assert out is not None and [c["trial"] for c in out["curves"]] == [1]
     assert "re-fitting trial 0 on 25-75% of 2 of its folds would take ~30s" in out["skipped"][0]
+
+
+def test_a_curve_that_runs_over_its_estimate_keeps_the_folds_that_finished(tmp_path, monkeypatch):
+    """A fold's cost is estimated from the trial's fits on all of a fold's labels; a learner
+    whose time does not shrink with the data (a fixed number of trees) runs over it. When the
+    time set aside ends after two or more folds have finished, those folds make the curve;
+    before two, the curve is skipped with the reason."""
+    import json
+    import time
+
+    from automl.pipeline.metrics import METRICS
+    from automl.search import learning
+
+    real = learning.build_pipeline
+
+    def slow(spec, ctx):  # 0.5 s a fit, whatever its size: 1.5 s a fold of three sizes
+        model = real(spec, ctx)
+        fit = model.fit
+
+        def slow_fit(X, y):
+            time.sleep(0.5)
+            return fit(X, y)
+
+        model.fit = slow_fit
+        return model
+
+    monkeypatch.setattr(learning, "build_pipeline", slow)
+    # Estimated at 1.5 x 0.01 s a fold: all five folds look affordable.
+    study, df, y, plan, ctx = _curve_study([(0.9, "logreg", 0.01, None)])
+    out = learning.measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 3.8, tmp_path)
+    assert out is not None, "two folds finished (3.0 s of 3.8 s) and were thrown away"
+    curve = out["curves"][0]
+    assert curve["folds"] == 2 and curve["sentence"].endswith("(on 2 of 5 folds)")
+    assert all(len(row) == 2 and None not in row for row in curve["scores"])
+    out = learning.measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 1.2, tmp_path)
+    assert out is None  # no fold finished in 1.2 s
+    skipped = json.loads((tmp_path / "learning_curve.json").read_text())["skipped"]
+    assert skipped and "DeadlineReached" in skipped[0]
 
 
 def test_the_pools_class_mix_is_estimated_through_the_models_confusion():
