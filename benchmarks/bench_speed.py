@@ -28,6 +28,8 @@ import optuna
 from bench_unlabelled import DATA, LAYOUTS
 from common import study_of
 
+from automl.config import Budget
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARES = ("load", "embedding", "ssl", "fit", "predict", "selection", "refit", "tracking", "report", "other")
 
@@ -84,6 +86,13 @@ def measure(name: str, pool: bool, out: Path, t0: float, wall: float) -> dict:
     ends = sorted(t.datetime_complete.timestamp() - t0 for t in complete if t.datetime_complete)
     summary = json.loads(next(out.glob("*/summary.json")).read_text())
     shares = summary.get("time", {})
+    # When each strategy family first finished a trial, complete or pruned (a pruned trial
+    # has answered too: the family was weighed and found behind).
+    firsts: dict[str, float] = {}
+    for t in finished:
+        if t.datetime_complete and t.state != optuna.trial.TrialState.FAIL:
+            end = t.datetime_complete.timestamp() - t0
+            firsts[_family(t)] = min(end, firsts.get(_family(t), end))
     return {
         "dataset": name,
         "pool": pool,
@@ -94,6 +103,8 @@ def measure(name: str, pool: bool, out: Path, t0: float, wall: float) -> dict:
         "per_min": len(finished) / (wall / 60),
         "shares": {k: shares.get(k) for k in SHARES},
         "families": sorted({_family(t) for t in complete}),
+        "family_first": dict(sorted(firsts.items(), key=lambda kv: kv[1])),
+        "budget": Budget.parse(summary["budget"]).seconds if summary.get("budget") else None,
     }
 
 
@@ -192,6 +203,15 @@ def main() -> None:
     print("\nstrategy families with a finished trial:")
     for r in rows:
         print(f"{r['dataset']:12} {'pool' if r['pool'] else '-':4} {', '.join(r['families'])}")
+    print(
+        "\nwhen each family first finished or was pruned, seconds from the command's start (* after a third of the budget):"
+    )
+    for r in rows:
+        third = r["budget"] / 3 if r.get("budget") else float("inf")
+        cells = [f"{f} {s:.0f}{'*' if s > third else ''}" for f, s in r["family_first"].items()]
+        late = sum(s > third for s in r["family_first"].values())
+        seed = f" seed {r['seed']}" if "seed" in r else ""
+        print(f"{r['dataset']:12} {'pool' if r['pool'] else '-':4}{seed}: {', '.join(cells)} ({late} late)")
 
 
 if __name__ == "__main__":
