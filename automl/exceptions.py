@@ -47,3 +47,10 @@ def first_line(error: BaseException | str, limit: int = 300) -> str:
     if lines:
         return lines[0].strip()[:limit]
     return "" if isinstance(error, str) else type(error).__name__
+
+
+def describe(error: BaseException, limit: int = 300) -> str:
+    """``"TypeName: first line"``, or the type's name alone when the error has no text."""
+    name = type(error).__name__
+    text = first_line(error, limit)
+    return name if text == name else f"{name}: {text}"

@@ -29,7 +29,7 @@ import pandas as pd
 from automl.components.base import BuildContext
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan
-from automl.exceptions import first_line
+from automl.exceptions import describe
 from automl.labelling.curve import LearningCurve, fit_learning_curve, subsample_per_class
 from automl.labelling.issues import find_label_issues, to_frame
 from automl.logger import log
@@ -91,9 +91,9 @@ def measure_curves(
             curve, sizes, scores = _measure(trial, X, y, first, metric, ctx, folds, end)
         except (DeadlineReached, Exception) as e:
             # The first line: a library's error may carry its native stack trace after it.
-            why = first_line(e, 300)
-            out.setdefault("skipped", []).append(f"trial {trial.number}: {type(e).__name__}: {why}")
-            log.info("Learning curve of trial %d not measured: %s: %s", trial.number, type(e).__name__, why)
+            why = describe(e)
+            out.setdefault("skipped", []).append(f"trial {trial.number}: {why}")
+            log.info("Learning curve of trial %d not measured: %s", trial.number, why)
             continue
         finally:
             end -= time.monotonic() - t0

@@ -16,7 +16,7 @@ import optuna
 from automl.config import redact_url
 from automl.data.profile import DataProfile
 from automl.data.splits import FoldPlan
-from automl.exceptions import ConfigError, DataError, first_line
+from automl.exceptions import ConfigError, DataError, describe
 
 # The states of a trial that has ended, and will never run again.
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -104,8 +104,7 @@ def make_storage(url: str, heartbeat: float = HEARTBEAT_SECONDS) -> optuna.stora
             )
     except Exception as e:
         raise ConfigError(
-            f"Cannot open the Optuna storage {redact_url(url)}: {type(e).__name__}: "
-            f"{first_line(e)}. Check the URL (e.g. "
+            f"Cannot open the Optuna storage {redact_url(url)}: {describe(e)}. Check the URL (e.g. "
             "sqlite:///path/optuna.db or postgresql://user@host:5432/db) and that "
             "the database server is running."
         ) from None

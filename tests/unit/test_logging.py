@@ -44,3 +44,17 @@ def test_first_line_quotes_one_line_of_any_error(error, limit, expected):
     from automl.exceptions import first_line
 
     assert first_line(error, limit) == expected
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (OSError(), "OSError"),
+        (ValueError("bad\nframes"), "ValueError: bad"),
+        (KeyError("k"), "KeyError: 'k'"),
+    ],
+)
+def test_describe_names_the_type_once(error, expected):
+    from automl.exceptions import describe
+
+    assert describe(error) == expected
