@@ -4,6 +4,8 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from automl.components.base import BuildContext
 from automl.components.learners.classical import XGBoostClassifier
@@ -182,9 +184,40 @@ def test_saga_runs_in_chunks_a_deadline_can_stop_between(monkeypatch):
     stepped = SteppedLogisticRegression(**kw).fit(X, y)
     assert len(calls) > 1 and set(calls) == {SAGA_CHUNK}
     monkeypatch.undo()
-    plain = LogisticRegression(**kw).fit(X, y)
+    plain = make_pipeline(StandardScaler(), LogisticRegression(**kw)).fit(X, y)
     assert (stepped.predict(X) == plain.predict(X)).mean() > 0.99
-    assert stepped.get_params() == plain.get_params()  # its parameters are left as given
+    assert stepped.get_params() == plain[-1].get_params()  # its parameters are left as given
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_sparse_penalty_weighs_standardised_coefficients():
+    """l1 and elastic net fit the coefficients of standardised features (glmnet's convention)
+    and map them back, so the fitted model takes raw features: the same decisions as scaler +
+    plain logistic regression, which the plain model on raw features (the variant without the
+    standardisation) does not give. An l2 fit and a sparse matrix are fitted as given."""
+    from scipy.sparse import csr_matrix
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.components.learners.classical import SteppedLogisticRegression
+
+    X, y = make_classification(200, 12, n_informative=6, n_classes=3, random_state=1)
+    X = X * np.logspace(-2, 3, 12) + np.linspace(-50, 50, 12)  # scales from hundredths to thousands
+    kw = dict(C=0.5, l1_ratio=1.0, solver="saga", max_iter=5000, tol=1e-8, random_state=0)
+    stepped = SteppedLogisticRegression(**kw).fit(X, y)
+    scaled = make_pipeline(StandardScaler(), LogisticRegression(**kw)).fit(X, y)
+    np.testing.assert_allclose(stepped.decision_function(X), scaled.decision_function(X), atol=1e-3)
+    assert (stepped.coef_ == 0).sum() == (scaled[-1].coef_ == 0).sum() > 0  # the same coordinates dropped
+    raw = LogisticRegression(**{**kw, "max_iter": 200}).fit(X, y)
+    assert not np.allclose(raw.decision_function(X), scaled.decision_function(X), atol=1e-3)
+    l2 = dict(C=0.5, l1_ratio=0.0, solver="newton-cg", max_iter=5000, tol=1e-8)
+    np.testing.assert_allclose(
+        SteppedLogisticRegression(**l2).fit(X, y).coef_, LogisticRegression(**l2).fit(X, y).coef_
+    )
+    S = csr_matrix(np.abs(X[:, :4]) / 1e3)
+    np.testing.assert_allclose(
+        SteppedLogisticRegression(**kw).fit(S, y).coef_, LogisticRegression(**kw).fit(S, y).coef_, atol=1e-6
+    )
 
 
 LIMITS: list[float | None] = []  # the time limit each TimeRecorder fit was given
