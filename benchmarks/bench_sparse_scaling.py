@@ -3,9 +3,8 @@ standardised coefficients (glmnet's convention, what `logreg` fits), by CV on `t
 Features whose scales run from hundreds to hundredths (MFCC statistics, a raw table) make
 saga crawl; a sparse penalty is also scale-dependent, so the two are different models and CV
 has to say which is better, not only which is faster. Prints accuracy (mean ± std over 5
-folds x 2 repeats) and seconds a fit, per penalty and C, for fsdd-few's MFCC statistics and
-the wine table, and on
-MiniLM embeddings of sst2-few and trec-few, whose features share one scale.
+folds x 2 repeats) and seconds a fit, per penalty and C, for fsdd-few's MFCC statistics, the
+wine table, and MiniLM embeddings of sst2-few and trec-few (features on one scale).
 
     python benchmarks/bench_sparse_scaling.py [--clip 1.0] [--datasets fsdd-few wine sst2-few trec-few]
 """
@@ -54,8 +53,7 @@ def text(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def wine() -> tuple[np.ndarray, np.ndarray]:
     df = pd.read_csv(ROOT / "examples" / "wine.csv")
-    label = "label"
-    return df.drop(columns=[label]).to_numpy(float), df[label].to_numpy()
+    return df.drop(columns=["label"]).to_numpy(float), df["label"].to_numpy()
 
 
 class OnRawFeatures(SteppedLogisticRegression):
