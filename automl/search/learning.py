@@ -162,32 +162,49 @@ def _measure(
     spec = PipelineSpec.from_dict(trial.user_attrs["spec"])
     k = int(y.max()) + 1
     scores = np.full((len(FRACTIONS) + 1, folds), np.nan)
+    # Labels per class each size actually trained on. With a few labels per class the
+    # fractions round, and every class keeps two (``subsample_per_class``): 25% and 50% of a
+    # fold with 3 per class are both 2, and a curve drawn at the nominal 0.75 and 1.5 reads a
+    # flat start where there is none, and forecasts flat.
+    counts = np.full((len(FRACTIONS) + 1, folds), np.nan)
     full = trial.user_attrs.get("fold_scores") or []
     scores[-1, : min(len(full), folds)] = full[:folds]
-    per_class: list[float] = []  # one entry per fold whose every size is scored
+    done = 0  # folds whose every size is scored
     fold_ctx = replace(ctx, runtime=replace(ctx.runtime, time_limit=None))
     try:
         with hard_deadline(seconds):
             for i in range(folds):
                 train, test = plan.split(i)
+                previous: np.ndarray | None = None
                 for j, fraction in enumerate(FRACTIONS):
                     sub = train[subsample_per_class(y[train], fraction, seed=i)]
+                    counts[j, i] = len(sub) / k
+                    if previous is not None and len(sub) == len(previous):  # nested: the same rows
+                        scores[j, i] = scores[j - 1, i]
+                        continue
                     model = build_pipeline(spec, fold_ctx).fit(take(X, sub), y[sub])
                     scores[j, i] = metric.score(y[test], aligned_proba(model, take(X, test), k))
-                per_class.append(len(train) / k)
+                    previous = sub
+                counts[-1, i] = len(train) / k
+                done += 1
     except DeadlineReached as e:
-        if len(per_class) < MIN_CURVE_FOLDS:
+        if done < MIN_CURVE_FOLDS:
             raise
         log.info(
             "Learning curve of trial %d: %d of %d folds finished in the time set aside (%s); the curve uses them.",
             trial.number,
-            len(per_class),
+            done,
             folds,
             e,
         )
-    scores = scores[:, : len(per_class)]
-    labels = float(np.mean(per_class))
-    sizes = [f * labels for f in (*FRACTIONS, 1.0)]
+    scores, counts = scores[:, :done], counts[:, :done]
+    means = counts.mean(axis=1)
+    # A size no larger than the one below it repeats that one's rows in most folds: left out.
+    rows = [j for j in range(len(means)) if j == len(means) - 1 or means[j] < means[j + 1] - 1e-9]
+    sizes = [float(means[j]) for j in rows]
+    scores = scores[rows]
+    if len(sizes) < 2:
+        raise ValueError(f"every size of the curve trains on the same {sizes[0]:.1f} labels per class")
     bounds = (0.0, 1.0) if metric.name in BOUNDED else None
     curve = fit_learning_curve(np.array(sizes), scores, metric.direction == "maximize", bounds)
     return curve, sizes, scores

@@ -393,9 +393,10 @@ def test_search_finds_planted_label_flips(tmp_path):
     assert pd.read_csv(tmp_path / "blobs.csv")["label"].tolist() == noisy.tolist()  # untouched
 
 
-def _curve_study(trials):
+def _curve_study(trials, n=60):
     """A study of finished trials, given as (CV, learner, fit seconds a fold, whole-schedule
-    seconds a fold or None), on 60 blobs; with the data, fold plan and build context."""
+    seconds a fold or None), on ``n`` blobs in 3 classes; with the data, fold plan and build
+    context."""
     import optuna
 
     from automl.components.base import BuildContext
@@ -405,7 +406,7 @@ def _curve_study(trials):
     from automl.data.splits import make_fold_plan
     from automl.space.spec import ComponentSpec, PipelineSpec
 
-    X, y = make_blobs(n_samples=60, centers=3, cluster_std=4.0, random_state=0)
+    X, y = make_blobs(n_samples=n, centers=3, cluster_std=4.0, random_state=0)
     df = pd.DataFrame(X, columns=["a", "b"])
     prof = profile_dataset(Dataset(Modality.TABULAR, df, y, "blobs"))
     plan = make_fold_plan(y, 5, 0, prof)
@@ -441,6 +442,21 @@ def test_an_expensive_winners_curve_uses_the_folds_that_fit(tmp_path):
     out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 20.0, tmp_path)
     assert out is not None and [c["trial"] for c in out["curves"]] == [1]
     assert "re-fitting trial 0 on 25-75% of 2 of its folds would take ~30s" in out["skipped"][0]
+
+
+def test_a_curve_is_drawn_at_the_labels_each_size_trained_on(tmp_path):
+    """With 5 labels a class a training fold holds 4: 25% and 50% both keep the 2 every class
+    keeps, 75% keeps 3. The curve's sizes are those counts, with the repeated size once, not
+    the nominal 1, 2, 3 and 4 (which read a flat start and forecast flat)."""
+    from automl.pipeline.metrics import METRICS
+    from automl.search.learning import measure_curves
+
+    study, df, y, plan, ctx = _curve_study([(0.9, "logreg", 0.01, None)], n=15)
+    assert plan.first_repeat().n_splits == 5
+    out = measure_curves(study, df, y, plan, METRICS.get("accuracy"), ctx, 30.0, tmp_path)
+    assert out is not None
+    assert out["curves"][0]["sizes"] == [2.0, 3.0, 4.0]
+    assert len(out["curves"][0]["scores"]) == 3
 
 
 def test_a_curve_that_runs_over_its_estimate_keeps_the_folds_that_finished(tmp_path, monkeypatch):
