@@ -92,7 +92,8 @@ def measure(name: str, pool: bool, out: Path, t0: float, wall: float) -> dict:
     for t in finished:
         if t.datetime_complete and t.state != optuna.trial.TrialState.FAIL:
             end = t.datetime_complete.timestamp() - t0
-            firsts[_family(t)] = min(end, firsts.get(_family(t), end))
+            for family in _families(t):
+                firsts[family] = min(end, firsts.get(family, end))
     return {
         "dataset": name,
         "pool": pool,
@@ -102,7 +103,8 @@ def measure(name: str, pool: bool, out: Path, t0: float, wall: float) -> dict:
         "finished": len(finished),
         "per_min": len(finished) / (wall / 60),
         "shares": {k: shares.get(k) for k in SHARES},
-        "families": sorted({_family(t) for t in complete}),
+        "families": sorted(set().union(*(_families(t) for t in complete))),
+        "never": sorted(_allowed(study) - set(firsts)),
         "family_first": dict(sorted(firsts.items(), key=lambda kv: kv[1])),
         "budget": Budget.parse(summary["budget"]).seconds if summary.get("budget") else None,
     }
@@ -124,13 +126,46 @@ def from_runs(folder: Path) -> list[dict]:
     return rows
 
 
-def _family(trial: optuna.trial.FrozenTrial) -> str:
+# The strategy families of #17's anytime target, by the learner a trial fits and what it
+# adds to a probe; a trial answers for every family it belongs to.
+FINETUNERS = {"setfit", "text_finetune", "image_finetune", "audio_cnn"}
+CLASSICAL = {"xgboost", "extra_trees"}
+
+
+def _families(trial: optuna.trial.FrozenTrial) -> set[str]:
     spec = trial.user_attrs.get("spec", {})
     learner = spec.get("learner", {}).get("name", "?")
-    semi = "+semi" if spec.get("semi") else ""
     params = {**spec.get("learner", {}).get("params", {}), **(spec.get("features") or {}).get("params", {})}
-    ssl = "+ssl" if params.get("ssl.method", "none") != "none" else ""
-    return learner + semi + ssl
+    out = set()
+    if learner in FINETUNERS:
+        out.add("fine-tune/SetFit")
+    elif learner in CLASSICAL:
+        out.add("classical")
+    if spec.get("semi"):
+        out.add("pseudo-labels")
+    if params.get("ssl.method", "none") != "none":
+        out.add("SSL")
+    if (params.get("augment.views") or 0) > 0:
+        out.add("augmentation")
+    return out or {"probe"}
+
+
+def _allowed(study: optuna.Study) -> set[str]:
+    """The families the search space offered, read off the trials' distributions."""
+    offered: set[str] = {"probe"}
+    for t in study.trials:
+        for name, dist in t.distributions.items():
+            choices = set(getattr(dist, "choices", ()))
+            if name == "learner":
+                offered |= {"fine-tune/SetFit"} if choices & FINETUNERS else set()
+                offered |= {"classical"} if choices & CLASSICAL else set()
+            elif name == "semi":
+                offered.add("pseudo-labels")
+            elif name.endswith("ssl.method"):
+                offered.add("SSL")
+            elif name.endswith("augment.views"):
+                offered.add("augmentation")
+    return offered
 
 
 def main() -> None:
@@ -209,7 +244,8 @@ def main() -> None:
     for r in rows:
         third = r["budget"] / 3 if r.get("budget") else float("inf")
         cells = [f"{f} {s:.0f}{'*' if s > third else ''}" for f, s in r["family_first"].items()]
-        late = sum(s > third for s in r["family_first"].values())
+        cells += [f"{f} never" for f in r.get("never", [])]
+        late = sum(s > third for s in r["family_first"].values()) + len(r.get("never", []))
         seed = f" seed {r['seed']}" if "seed" in r else ""
         print(f"{r['dataset']:12} {'pool' if r['pool'] else '-':4}{seed}: {', '.join(cells)} ({late} late)")
 
