@@ -15,6 +15,11 @@ from automl.data.dataset import Dataset, Modality, item_keys
 # standard error of ~8 points, repeating it 3 times brings that to ~5.
 SMALL_ROWS = 2000
 TINY_ROWS = 200
+# Largest class count over smallest. Up to PER_CLASS the labels look gathered a fixed number
+# per class, and their counts differ by sampling, not by the classes' priors; past IMBALANCED
+# the skew dominates accuracy, and the default metric turns to balanced accuracy.
+PER_CLASS = 1.5
+IMBALANCED = 3.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class DataProfile:
         parts = [
             f"{self.n_rows} labelled {self.modality} examples in {self.n_classes} classes "
             f"({self.rows_per_class:.1f} per class on average, smallest class {self.min_class_count}"
-            f"{f', imbalance {self.imbalance:.1f}x' if self.imbalance > 1.5 else ''})."
+            f"{f', imbalance {self.imbalance:.1f}x' if self.imbalance > PER_CLASS else ''})."
         ]
         if self.modality == Modality.TABULAR.value:
             parts.append(
@@ -90,7 +95,7 @@ class DataProfile:
                 "This is the small-data regime: classical models on good features "
                 "usually win and are tried first."
             )
-        if self.imbalance > 3:
+        if self.imbalance > IMBALANCED:
             parts.append(
                 "Classes are imbalanced, so class weighting is searched and the default "
                 "metric is balanced accuracy."

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from sklearn import metrics as skm
 
-from automl.data.profile import DataProfile
+from automl.data.profile import IMBALANCED, DataProfile
 from automl.registry import Registry
 
 
@@ -68,7 +68,7 @@ _register("roc_auc", "maximize", _auc)
 def default_metric(profile: DataProfile) -> str:
     # Accuracy rewards predicting the majority class when classes are skewed; past 3:1 the
     # balanced version is the honest default.
-    return "balanced_accuracy" if profile.imbalance > 3 else "accuracy"
+    return "balanced_accuracy" if profile.imbalance > IMBALANCED else "accuracy"
 
 
 def score_many(metric: MetricInfo, y: np.ndarray, probas: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -77,7 +78,21 @@ def test_start_points_are_valid_enqueued_trials(profile):
         study.enqueue_trial(params)
     specs = [suggest_pipeline(study.ask(), space) for _ in space.start]
     assert [s.learner.name for s in specs] == [p.learner for p in space.start]
-    assert specs[0].learner.params == {"class_weight": "none"}  # the probe's declared default
+    # The probe's default for iris's 50/50/50 labels (see default_class_weight).
+    assert specs[0].learner.params == {"class_weight": "balanced"}
+
+
+def test_linear_start_points_weigh_classes_unless_the_counts_look_like_priors(iris_frame):
+    """Counts gathered per class (within 1.5x) and skewed past 3x start balanced; counts
+    between look like the classes' priors, which accuracy gains from, and start unweighted."""
+    from automl.components.base import LEARNERS
+
+    X = iris_frame.drop(columns="target")
+    for counts, expected in [((8, 8, 7), "balanced"), ((20, 10, 8), "none"), ((40, 10, 8), "balanced")]:
+        y = np.repeat(np.arange(3), counts)
+        prof = profile_dataset(Dataset(Modality.TABULAR, X.iloc[: len(y)], y, "counts"))
+        for learner in ("probe", "logreg"):
+            assert LEARNERS.get(learner).defaults(prof)["class_weight"] == expected, (counts, learner)
 
 
 def test_spec_round_trip_and_flat_params():

@@ -17,7 +17,7 @@ from automl.components.availability import has_modules
 from automl.components.base import ALL_MODALITIES, BuildContext, ComponentInfo, defaults_of, register
 from automl.components.runtime import TimeLimit, UsesRuntime
 from automl.data.dataset import Modality
-from automl.data.profile import DataProfile
+from automl.data.profile import IMBALANCED, PER_CLASS, DataProfile
 from automl.data.splits import inner_split
 from automl.space.domains import CategoricalDomain, Conditional, FloatDomain, IntDomain
 
@@ -38,6 +38,24 @@ register(
 
 
 # -- regularised logistic regression -----------------------------------------------------------
+def default_class_weight(profile: DataProfile) -> str:
+    """The start point's class weighting for linear models: balanced unless the counts look
+    like the classes' real priors (between PER_CLASS and IMBALANCED).
+
+    Labels gathered a fixed number per class carry no prior to learn, and an unweighted
+    intercept learns their sampling noise. In a CV fold of 8-per-class data the training part
+    holds one more item of the classes the held-out part holds fewer of, so a strongly
+    regularised model, whose predictions follow its intercept, predicts the held-out part's
+    minority: below chance. Measured on `train` only (`probe` on frozen embeddings, fitted on
+    a half per class, scored on the other half, 30 draws): with equal counts the fitted model
+    is the same either way, and its CV on the half rises from 0.586 to 0.630 (sst2-few, mpnet)
+    and from 0.444 to 0.536 (MiniLM), closer to the other half's 0.731 and 0.571. With one
+    class a label short, balanced weighting scores +4.5 and +5.5 points on the other half
+    (sst2-few) and +1.7 and +0.8 (trec-few, mpnet and MiniLM). Past IMBALANCED the default
+    metric is balanced accuracy, which weighting matches."""
+    return "none" if PER_CLASS < profile.imbalance <= IMBALANCED else "balanced"
+
+
 def _logreg_space(profile: DataProfile) -> dict:
     # Sparsity picks coordinates, and a frozen image embedding's coordinates are arbitrary (the
     # same argument as for trees, see _xgb_suits): with fewer images than dimensions only l2 is
@@ -147,7 +165,7 @@ register(
             "C": 1.0,
             "penalty": "l2",
             "l1_ratio": 0.5,
-            "class_weight": "balanced" if p.imbalance > 3 else "none",
+            "class_weight": default_class_weight(p),
         },
         cost=0,
     )
@@ -245,7 +263,7 @@ register(
         build=lambda params, ctx: ProbeClassifier(
             class_weight=params.get("class_weight", "none"), seed=ctx.seed
         ),
-        defaults=lambda p: {"class_weight": "balanced" if p.imbalance > 3 else "none"},
+        defaults=lambda p: {"class_weight": default_class_weight(p)},
         cost=0,
     )
 )
