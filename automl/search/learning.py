@@ -199,7 +199,7 @@ def _measure(
         )
     scores, counts = scores[:, :done], counts[:, :done]
     means = counts.mean(axis=1)
-    # A size no larger than the one below it repeats that one's rows in most folds: left out.
+    # A size as large as the next one up trained on that one's rows in most folds: left out.
     rows = [j for j in range(len(means)) if j == len(means) - 1 or means[j] < means[j + 1] - 1e-9]
     sizes = [float(means[j]) for j in rows]
     scores = scores[rows]
