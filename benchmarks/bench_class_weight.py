@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from bench_unlabelled import DATA, LAYOUTS  # benchmarks/ is on sys.path when run as a script
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
@@ -23,13 +24,11 @@ from automl.components.learners.classical import ProbeClassifier
 from automl.components.runtime import Runtime
 from automl.data.load import load_dataset
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-TRAIN = {"cifar10-few": "train", "sst2-few": "train.csv", "trec-few": "train.csv", "fsdd-few": "train"}
 WEIGHTS = ("none", "balanced")
 
 
 def embeddings(name: str, cache: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    ds = load_dataset(DATA / name / TRAIN[name])
+    ds = load_dataset(DATA / name / LAYOUTS[name].train)
     feats: dict[str, object]
     if ds.modality == "image":
         from automl.components.images.embed import ImageEmbedding

@@ -28,16 +28,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_unlabelled import DATA, LAYOUTS  # benchmarks/ is on sys.path when run as a script
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from automl.components.learners.classical import ProbeClassifier
 from automl.components.runtime import Runtime
 from automl.data.load import load_dataset
-from automl.labelling.curve import fit_learning_curve, subsample_per_class
+from automl.labelling.curve import distinct_sizes, fit_learning_curve, subsample_per_class
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-TRAIN = {"cifar10-few": "train", "sst2-few": "train.csv", "trec-few": "train.csv", "fsdd-few": "train"}
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
 Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (train rows, labels, test rows) -> pred
@@ -45,7 +44,7 @@ Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (train rows,
 
 def candidates(name: str, cache: Path, class_weight: str) -> tuple[dict[str, Fit], np.ndarray]:
     """Each pipeline as a function fitting on some rows and predicting others, and the labels."""
-    ds = load_dataset(DATA / name / TRAIN[name])
+    ds = load_dataset(DATA / name / LAYOUTS[name].train)
     runtime = Runtime(cache_dir=cache, n_jobs=1)
     feats: dict[str, object] = {}
     if ds.modality == "image":
@@ -108,8 +107,8 @@ def cv_curve(
 
 
 def actual_curve(sizes: np.ndarray, scores: np.ndarray):
-    """The product's curve: sizes as trained on, a size no larger than the next left out."""
-    rows = [j for j in range(len(sizes)) if j == len(sizes) - 1 or sizes[j] < sizes[j + 1] - 1e-9]
+    """The product's curve: sizes as trained on, a repeated size once."""
+    rows = distinct_sizes(sizes)
     return fit_learning_curve(sizes[rows], scores[rows])
 
 

@@ -154,6 +154,14 @@ def subsample_per_class(y: np.ndarray, fraction: float, seed: int = 0) -> np.nda
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=int)
 
 
+def distinct_sizes(sizes: np.ndarray) -> list[int]:
+    """Positions of the ascending ``sizes`` to keep: a size as large as the next one up
+    trained on that one's rows in most folds (``subsample_per_class`` keeps two a class), so
+    only the largest of a run of equal sizes is kept."""
+    n = np.asarray(sizes, dtype=float)
+    return [j for j in range(len(n)) if j == len(n) - 1 or n[j] < n[j + 1] - 1e-9]
+
+
 def _fit(n: np.ndarray, s: np.ndarray, ceiling: float) -> tuple[str, tuple[float, ...]]:
     """Weighted least squares on the fold means: power law, else log-linear."""
     means = np.nanmean(s, axis=1)

@@ -30,7 +30,7 @@ from automl.components.base import BuildContext
 from automl.data.dataset import take
 from automl.data.splits import FoldPlan
 from automl.exceptions import describe
-from automl.labelling.curve import LearningCurve, fit_learning_curve, subsample_per_class
+from automl.labelling.curve import LearningCurve, distinct_sizes, fit_learning_curve, subsample_per_class
 from automl.labelling.issues import find_label_issues, to_frame
 from automl.logger import log
 from automl.pipeline.build import build_pipeline
@@ -199,8 +199,7 @@ def _measure(
         )
     scores, counts = scores[:, :done], counts[:, :done]
     means = counts.mean(axis=1)
-    # A size as large as the next one up trained on that one's rows in most folds: left out.
-    rows = [j for j in range(len(means)) if j == len(means) - 1 or means[j] < means[j + 1] - 1e-9]
+    rows = distinct_sizes(means)
     sizes = [float(means[j]) for j in rows]
     scores = scores[rows]
     if len(sizes) < 2:
